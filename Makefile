@@ -1,0 +1,22 @@
+PY ?= python3
+
+.PHONY: help test lint fmt fuzz bench docs
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' Makefile | sed 's/:.*##/\t/'
+
+test:  ## run the test suite (what CI runs, without the fresh venv)
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+lint:  ## ruff lint and format check
+	ruff check lang tests tools examples
+	ruff format --check lang tests tools examples
+
+fuzz:  ## long fuzz runs (CI runs a fixed sample)
+	MDL_FUZZ_EXAMPLES=5000 $(PY) -m pytest -q -p no:cacheprovider tests -m fuzz
+
+bench:  ## benchmarks (results in bench/)
+	$(PY) bench/run.py
+
+docs:  ## regenerate docs/errors from the package's explanations
+	$(PY) tools/sync_error_docs.py

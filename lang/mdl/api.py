@@ -1,0 +1,97 @@
+"""The Python API: `mdl.load(path, weights=...)` -> a callable `Model`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from . import driver
+from .diagnostics import Diagnostic, MdlError
+
+
+class Model:
+    """A compiled model. Call it with arrays, positionally in declared order or by name."""
+
+    def __init__(self, front: driver.Frontend, weights: dict[str, np.ndarray], backend: str):
+        assert front.graph is not None
+        self.graph = front.graph
+        self.weights = weights
+        self.backend = backend
+        self.input_names = [i.name for i in self.graph.inputs]
+        self.output_names = self.graph.output_names
+
+    def __repr__(self) -> str:
+        ins = ", ".join(f"{i.name}: {i.value.type}" for i in self.graph.inputs)
+        outs = ", ".join(f"{n}: {v.type}" for n, v in self.graph.outputs)
+        return f"<mdl model {self.graph.name}({ins}) -> ({outs}) backend={self.backend}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if len(args) > len(self.input_names):
+            raise MdlError(
+                [
+                    Diagnostic(
+                        "E0602",
+                        f"model `{self.graph.name}` takes {len(self.input_names)} "
+                        f"inputs, {len(args)} given",
+                    )
+                ]
+            )
+        inputs: dict[str, Any] = dict(zip(self.input_names, args, strict=False))
+        for k, v in kwargs.items():
+            if k in inputs:
+                raise MdlError([Diagnostic("E0602", f"input `{k}` given twice")])
+            inputs[k] = v
+        outs = self.run(inputs)
+        values = tuple(outs[n] for n in self.output_names)
+        return values[0] if len(values) == 1 else values
+
+    def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        return driver.run_reference(self.graph, self.weights, inputs)
+
+
+def load(
+    path: str,
+    weights: str | Mapping[str, np.ndarray] | None = None,
+    *,
+    backend: str = "ref",
+    defines: Mapping[str, Any] | None = None,
+) -> Model:
+    if backend != "ref":
+        raise MdlError(
+            [Diagnostic("E0704", f'backend `{backend}` is not available yet; use backend="ref"')]
+        )
+    front = driver.compile_model(str(path), defines)
+    assert front.graph is not None
+    if weights is None:
+        if front.graph.params:
+            raise MdlError(
+                [
+                    Diagnostic(
+                        "E0503",
+                        f"model `{front.graph.name}` has parameters but no weights were given",
+                        help="pass weights=... (a file or a dict of arrays); "
+                        "`mdlc init` makes initial ones",
+                    )
+                ]
+            )
+        bound: dict[str, np.ndarray] = {}
+    else:
+        got, diags = driver.load_weights(front.graph, weights)
+        if got is None:
+            raise MdlError(diags)
+        bound = got
+    return Model(front, bound, backend)
+
+
+def init_weights(
+    path: str, seed: int = 0, random: bool = False, defines: Mapping[str, Any] | None = None
+) -> dict[str, np.ndarray]:
+    front = driver.compile_model(str(path), defines)
+    assert front.graph is not None
+    return driver.init_weights(front.graph, seed, random)
+
+
+def check(path: str, defines: Mapping[str, Any] | None = None) -> list[Diagnostic]:
+    return driver.check_file(str(path), defines).diagnostics

@@ -1,0 +1,227 @@
+"""Command line -> exit code: the `mdlc` program's argument parser and entry point.
+
+`main(argv)` parses the arguments and hands them to one function per command
+in `cli_commands.py`. Exit codes are a contract: 0 ok, 1 diagnostics or bad
+input, 2 usage error. Nothing heavy (numpy, lark, the driver) is imported
+here, so `mdlc --help` and a usage error answer at once; the commands import
+what they need when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+_DESCRIPTION = "mdl compiler: check, format, run and inspect .mdl models."
+_EPILOG = """\
+exit status: 0 ok, 1 diagnostics or bad input, 2 usage error.
+`mdlc COMMAND --help` describes one command; `mdlc explain E0302` explains an error code.
+Colour: on a terminal unless NO_COLOR is set."""
+
+_NOT_YET = ("build", "import", "export", "verify")
+
+
+def _define(text: str) -> tuple[str, int | float | bool]:
+    """`-D NAME=VALUE` -> (name, value), parsed by the driver as `mdl.load(defines=...)` does."""
+    from .driver import parse_define
+
+    try:
+        return parse_define(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not `{text}`") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, not {n}")
+    return n
+
+
+def _seed(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not `{text}`") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"the seed must not be negative, not {n}")
+    return n
+
+
+def _add_defines(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-D",
+        dest="defines",
+        action="append",
+        type=_define,
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a compile-time argument of the model (repeatable; the last one wins)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mdlc",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mdlc {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, description=help_text[:1].upper()
+                                   + help_text[1:] + ".")
+
+    p = command("check", "check source files and print their diagnostics")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".mdl source files")
+    p.add_argument(
+        "--format",
+        choices=("human", "short", "json"),
+        default="human",
+        help="human: rustc-style on stderr (default); short: one line each on stderr; "
+        "json: one document on stdout",
+    )
+    _add_defines(p)
+
+    p = command("fmt", "format source files in place (canonical layout, comments kept)")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".mdl source files")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; list the files that would change and exit 1 if any would",
+    )
+
+    p = command("init", "write initial weights from the source's initialisers")
+    p.add_argument("file", metavar="FILE", help="the model's .mdl source")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="W.safetensors",
+        help="weights file to write (.safetensors or .npz; default: FILE's stem + .safetensors)",
+    )
+    p.add_argument("--seed", type=_seed, default=0, metavar="N", help="random seed (default 0)")
+    p.add_argument(
+        "--random",
+        action="store_true",
+        help="random values for every float tensor, ignoring constant initialisers "
+        "(no zero biases or unit scales; for testing)",
+    )
+    _add_defines(p)
+
+    p = command("run", "run a model on .npy inputs and summarise its outputs")
+    p.add_argument("file", metavar="FILE", help="the model's .mdl source")
+    p.add_argument("--weights", required=True, metavar="W", help=".safetensors or .npz weights")
+    p.add_argument(
+        "--input",
+        dest="inputs",
+        action="append",
+        default=[],
+        metavar="[NAME=]x.npy",
+        help="an input array; without NAME= inputs are taken in declared order (repeatable)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("ref", "native"),
+        default="ref",
+        help="ref: the numpy reference interpreter (default); native: compiled code",
+    )
+    p.add_argument("-o", "--output", metavar="out.npz", help="save the outputs under their names")
+    _add_defines(p)
+
+    p = command("build", "compile a model to an executable, library or object (not implemented yet)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--weights", required=True, metavar="W")
+    p.add_argument("-o", "--output", required=True, metavar="OUT")
+    p.add_argument("--emit", choices=("exe", "shared", "object", "llvm", "asm", "header"),
+                   default="exe")
+    p.add_argument("--cpu", metavar="NAME", help="target CPU (default x86-64-v3; `native`: this machine)")
+    _add_defines(p)
+
+    p = command("import", "convert an ONNX model to .mdl + .safetensors (not implemented yet)")
+    p.add_argument("model", metavar="MODEL.onnx")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.mdl")
+
+    p = command("export", "write a model as ONNX (not implemented yet)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--weights", required=True, metavar="W")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.onnx")
+
+    p = command("verify", "compare the native backend with the reference (not implemented yet)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--weights", required=True, metavar="W")
+    _add_defines(p)
+
+    p = command("stats", "parameters, FLOPs and activation memory per layer instance")
+    p.add_argument("file", metavar="FILE", help="the model's .mdl source")
+    p.add_argument(
+        "--batch",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="value for every symbolic dim such as B (default 1)",
+    )
+    p.add_argument(
+        "--depth",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="show layer paths up to N levels deep (default: all)",
+    )
+    _add_defines(p)
+
+    p = command("graph", "draw the model's dataflow graph (Graphviz DOT or SVG)")
+    p.add_argument("file", metavar="FILE", help="the model's .mdl source")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="g.dot|g.svg",
+        help="file to write; .svg needs Graphviz `dot` (default: DOT text on stdout)",
+    )
+    _add_defines(p)
+
+    p = command("explain", "explain an error code")
+    p.add_argument("code", metavar="CODE", help="an error code such as E0302")
+
+    return parser
+
+
+def _exit_code(code: object) -> int:
+    """SystemExit.code -> int, as the interpreter would turn it into a process status."""
+    if code is None:
+        return EXIT_OK
+    if isinstance(code, int):
+        return code
+    return EXIT_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `mdlc` with `argv` (default: the process arguments); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version and usage errors: argparse already printed
+        return _exit_code(e.code)
+    args.defines = dict(args.defines) if hasattr(args, "defines") else {}
+    if args.command in _NOT_YET:
+        print(f"mdlc {args.command}: error: not implemented yet", file=sys.stderr)
+        return EXIT_USAGE
+
+    from . import cli_commands
+
+    return cli_commands.run_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

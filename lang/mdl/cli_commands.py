@@ -1,0 +1,496 @@
+"""Parsed `mdlc` arguments -> work and an exit code: one function per command.
+
+`run_command` is the one door in: it calls `cmd_<name>` and turns what
+escapes into the exit-code contract (1 for diagnostics, 2 for a usage error)
+so that a user never sees a Python traceback; an unexpected exception
+becomes an E0901 internal-error diagnostic (the traceback is printed only
+when MDL_BACKTRACE is set). Heavy modules are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import IO, Any
+
+from .cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE
+from .diagnostics import Diagnostic, MdlError
+
+_INPUT_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.S)
+
+
+class UsageError(Exception):
+    """A command-line value the command cannot use: exit 2 with a one-line message."""
+
+
+class Console:
+    """Where a command writes: results to `out`, diagnostics and progress to `err`."""
+
+    def __init__(self, out: IO[str], err: IO[str], env: Mapping[str, str]):
+        self.out = out
+        self.err = err
+        self.err_is_tty = _isatty(err)
+        # https://no-color.org: any non-empty NO_COLOR turns colour off.
+        self.color = self.err_is_tty and not env.get("NO_COLOR")
+        self.sources: dict[str, str] = {}  # source texts for rendering diagnostics
+
+    def report(self, diags: Sequence[Diagnostic], sources: Mapping[str, str] | None = None,
+               fmt: str = "human") -> None:
+        from .render import render_human, render_short
+
+        if not diags:
+            return
+        known = {**self.sources, **(sources or {})}
+        if fmt == "short":
+            self.err.write(render_short(diags, known))
+        else:
+            self.err.write(render_human(diags, known, color=self.color) + "\n")
+        self.err.flush()
+
+    @contextmanager
+    def status(self, text: str) -> Iterator[None]:
+        """A transient status line for a long step, shown only on a terminal."""
+        if not self.err_is_tty:
+            yield
+            return
+        self.err.write(f"\r\x1b[K{text}...")
+        self.err.flush()
+        try:
+            yield
+        finally:
+            self.err.write("\r\x1b[K")
+            self.err.flush()
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def run_command(args: argparse.Namespace, console: Console | None = None) -> int:
+    console = console or Console(sys.stdout, sys.stderr, os.environ)
+    handler = globals()[f"cmd_{args.command}"]
+    try:
+        return handler(args, console)
+    except UsageError as e:
+        console.err.write(f"mdlc {args.command}: error: {e}\n")
+        return EXIT_USAGE
+    except MdlError as e:
+        console.report(e.diagnostics)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        console.err.write("\ninterrupted\n")
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_ERROR
+    except Exception as e:
+        return _internal_error(e, args.command, console)
+
+
+def _internal_error(e: Exception, command: str, console: Console) -> int:
+    notes = [f"while running `mdlc {command}`"]
+    if os.environ.get("MDL_BACKTRACE"):
+        console.err.write(traceback.format_exc())
+    else:
+        notes.append("set MDL_BACKTRACE=1 to print the Python traceback")
+    detail = str(e).strip().splitlines()
+    message = f"internal compiler error (please report): {type(e).__name__}"
+    if detail:
+        message += f": {detail[0]}"
+    console.report([Diagnostic("E0901", message, notes=tuple(notes))])
+    return EXIT_ERROR
+
+
+def _silence_stdout() -> None:
+    """The reader of stdout went away (`| head`): stop Python complaining at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+# --- shared steps --------------------------------------------------------------------------------
+
+
+def _unreadable(path: str) -> Diagnostic | None:
+    """E0701 when `path` cannot be opened for reading."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        return Diagnostic("E0701", f"cannot read `{path}`: {(e.strerror or str(e)).lower()}")
+    return None
+
+
+def _has_errors(diags: Sequence[Diagnostic]) -> bool:
+    return any(d.is_error for d in diags)
+
+
+def _front_end(
+    path: str, defines: Mapping[str, Any], console: Console
+) -> tuple[Any, list[Diagnostic]]:
+    """The driver's `Frontend` for `path` (None if unreadable) and its diagnostics."""
+    bad = _unreadable(path)
+    if bad is not None:
+        return None, [bad]
+    from .driver import check_file
+
+    fe = check_file(path, dict(defines) or None)
+    console.sources.update(fe.sources)
+    return fe, list(fe.diagnostics)
+
+
+def _load_model(path: str, defines: Mapping[str, Any], console: Console) -> Any:
+    """The elaborated `Graph` of the model in `path`, or None after reporting why not."""
+    fe, diags = _front_end(path, defines, console)
+    console.report(diags)
+    if fe is None or not fe.ok:
+        return None
+    if fe.graph is None:
+        console.report([Diagnostic("E0109", f"no model in `{path}`",
+                                   help="this command needs a file that defines a `model`")])
+        return None
+    return fe.graph
+
+
+def _extension(path: str, allowed: Sequence[str], what: str) -> str:
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in allowed:
+        choices = " or ".join(f"`{a}`" for a in allowed)
+        raise UsageError(f"{what} `{path}` must end in {choices}")
+    return ext
+
+
+def write_file(path: str, data: bytes) -> Diagnostic | None:
+    """Replace `path` atomically (temporary file + rename), keeping its permission bits."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = None
+    try:
+        try:
+            mode = os.stat(path).st_mode & 0o7777
+        except OSError:
+            mode = None
+        fd, tmp = tempfile.mkstemp(prefix=".mdlc-", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as e:
+        return Diagnostic("E0702", f"cannot write `{path}`: {(e.strerror or str(e)).lower()}")
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return None
+
+
+# --- check, fmt, explain -------------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    from .render import render_json, summary_line
+
+    everything: list[Diagnostic] = []
+    for path in args.files:
+        _, diags = _front_end(path, args.defines, console)
+        if args.format != "json":
+            console.report(diags, fmt=args.format)
+        everything.extend(diags)
+    if args.format == "json":
+        console.out.write(render_json(everything, console.sources))
+    elif args.format == "human":
+        n = len(args.files)
+        console.err.write(f"checked {n} file{'s' if n != 1 else ''}: {summary_line(everything)}\n")
+    return EXIT_ERROR if _has_errors(everything) else EXIT_OK
+
+
+def cmd_fmt(args: argparse.Namespace, console: Console) -> int:
+    from .format import format_source
+    from .syntax.parser import decode_source
+
+    failed = False
+    changed = 0
+    for path in args.files:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            console.report([Diagnostic("E0701", f"cannot read `{path}`: "
+                                                f"{(e.strerror or str(e)).lower()}")])
+            failed = True
+            continue
+        text, diags = decode_source(data, path)
+        if text is None:
+            console.report(diags)
+            failed = True
+            continue
+        formatted, diags = format_source(text, path)
+        console.report(diags, {path: text})
+        if formatted is None or _has_errors(diags):
+            failed = True  # never rewrite a file that does not parse
+            continue
+        if formatted == text:
+            continue
+        changed += 1
+        if args.check:
+            console.out.write(f"{path}\n")
+            continue
+        problem = write_file(path, formatted.encode("utf-8"))
+        if problem is not None:
+            console.report([problem])
+            failed = True
+        else:
+            console.err.write(f"reformatted {path}\n")
+    if failed or (args.check and changed):
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace, console: Console) -> int:
+    from .codes import title
+    from .explain import explanation, normalize_code, unknown_code_diagnostic
+
+    code = normalize_code(args.code)
+    if code is None:
+        console.report([unknown_code_diagnostic(args.code)])
+        return EXIT_ERROR
+    text = explanation(code) or f"# {code}: {title(code)}\n\nNo longer explanation is written yet.\n"
+    console.out.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
+# --- init, stats, graph --------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace, console: Console) -> int:
+    from .stats import human_bytes
+    from .weights import WeightsError, write_npz, write_safetensors
+
+    output = args.output or os.path.splitext(args.file)[0] + ".safetensors"
+    ext = _extension(output, (".safetensors", ".npz"), "the weights file")
+    graph = _load_model(args.file, args.defines, console)
+    if graph is None:
+        return EXIT_ERROR
+    from .driver import init_weights
+
+    with console.status(f"initialising {len(graph.params)} tensors"):
+        weights = init_weights(graph, seed=args.seed, random=args.random)
+    try:
+        (write_safetensors if ext == ".safetensors" else write_npz)(output, weights)
+    except WeightsError as e:
+        console.report([e.to_diagnostic()])
+        return EXIT_ERROR
+    values = sum(int(a.size) for a in weights.values())
+    nbytes = sum(int(a.nbytes) for a in weights.values())
+    tensors = f"{len(weights)} tensor{'s' if len(weights) != 1 else ''}"
+    console.out.write(f"wrote {values:,} parameters in {tensors} ({human_bytes(nbytes)}) "
+                      f"to {output}\n")
+    return EXIT_OK
+
+
+def cmd_stats(args: argparse.Namespace, console: Console) -> int:
+    from .stats import graph_stats, render_stats
+
+    graph = _load_model(args.file, args.defines, console)
+    if graph is None:
+        return EXIT_ERROR
+    console.out.write(render_stats(graph_stats(graph, batch=args.batch), depth=args.depth))
+    return EXIT_OK
+
+
+def cmd_graph(args: argparse.Namespace, console: Console) -> int:
+    from .graphviz import GraphvizError, render, to_dot
+
+    ext = _extension(args.output, (".dot", ".svg"), "the picture") if args.output else None
+    graph = _load_model(args.file, args.defines, console)
+    if graph is None:
+        return EXIT_ERROR
+    text = to_dot(graph)
+    if ext is None:
+        console.out.write(text)
+        return EXIT_OK
+    data = text.encode("utf-8")
+    if ext == ".svg":
+        try:
+            with console.status("running Graphviz"):
+                data = render(text, "svg")
+        except GraphvizError as e:
+            console.report([Diagnostic("E0702", str(e))])
+            return EXIT_ERROR
+    problem = write_file(args.output, data)
+    if problem is not None:
+        console.report([problem])
+        return EXIT_ERROR
+    console.err.write(f"wrote {args.output}\n")
+    return EXIT_OK
+
+
+# --- run -------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    if args.backend == "native":
+        raise UsageError("the native backend is not available yet (issue 3)")
+    if args.output:
+        _extension(args.output, (".npz",), "the outputs file")
+    graph = _load_model(args.file, args.defines, console)
+    if graph is None:
+        return EXIT_ERROR
+    inputs = _read_inputs(graph, args.inputs, console)
+    if inputs is None:
+        return EXIT_ERROR
+
+    from .driver import load_weights, run_reference
+    from .weights import WeightsError, write_npz
+
+    try:
+        with console.status(f"reading {args.weights}"):
+            weights, diags = load_weights(graph, args.weights)
+    except WeightsError as e:
+        weights, diags = None, [e.to_diagnostic()]
+    console.report(diags)
+    if weights is None or _has_errors(diags):
+        return EXIT_ERROR
+    with console.status("running the reference interpreter"):
+        outputs = run_reference(graph, weights, inputs)
+
+    width = max((len(name) for name in outputs), default=0)
+    for name, array in outputs.items():
+        console.out.write(f"{name:<{width}}  {summarize(array)}\n")
+    if args.output:
+        try:
+            write_npz(args.output, outputs)
+        except WeightsError as e:
+            console.report([Diagnostic(e.code, e.message, notes=(f"writing `{args.output}`",))])
+            return EXIT_ERROR
+    return EXIT_OK
+
+
+def _read_inputs(graph: Any, specs: Sequence[str], console: Console) -> dict[str, Any] | None:
+    """`--input` values -> arrays by input name; None after reporting the problems."""
+    declared = [inp.name for inp in graph.inputs]
+    named: dict[str, str] = {}
+    positional: list[str] = []
+    diags: list[Diagnostic] = []
+    for spec in specs:
+        match = _INPUT_NAME.fullmatch(spec)
+        # `NAME=file`, unless the whole text is an existing file whose name has a `=`.
+        if match is None or (match.group(1) not in declared and os.path.exists(spec)):
+            positional.append(spec)
+            continue
+        name, path = match.groups()
+        if not path:
+            raise UsageError(f"`--input {spec}` names no file")
+        if name in named:
+            raise UsageError(f"input `{name}` given twice")
+        if name not in declared:
+            diags.append(_unexpected_input(name, declared))
+            continue
+        named[name] = path
+    free = [name for name in declared if name not in named]
+    if len(positional) > len(free):
+        listed = ", ".join(f"`{n}`" for n in declared) or "none"
+        diags.append(Diagnostic("E0602", f"too many inputs: {len(positional) + len(named)} given, "
+                                f"the model takes {len(declared)}",
+                                notes=(f"the model's inputs: {listed}",)))
+    paths = {**named, **dict(zip(free, positional, strict=False))}
+    arrays: dict[str, Any] = {}
+    for inp in graph.inputs:
+        if inp.name not in paths:
+            diags.append(Diagnostic("E0601", f"missing input `{inp.name}`", span=inp.span,
+                                    label=f"declared as {inp.value.type}",
+                                    help=f"pass it with `--input {inp.name}=FILE.npy`"))
+            continue
+        array, problem = read_npy(paths[inp.name], inp.name)
+        if problem is not None:
+            diags.append(problem)
+        else:
+            arrays[inp.name] = array
+    if diags:
+        console.report(diags)
+        return None
+    return arrays
+
+
+def _unexpected_input(name: str, declared: Sequence[str]) -> Diagnostic:
+    import difflib
+
+    close = difflib.get_close_matches(name, declared, n=1)
+    listed = ", ".join(f"`{n}`" for n in declared) or "none"
+    return Diagnostic("E0602", f"unexpected input `{name}`",
+                      notes=(f"the model's inputs: {listed}",),
+                      help=f"did you mean `{close[0]}`?" if close else None)
+
+
+def read_npy(path: str, name: str) -> tuple[Any, Diagnostic | None]:
+    """One input from a .npy file without ever unpickling: (array, None) or (None, why not)."""
+    import numpy as np
+
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:
+        return None, Diagnostic("E0701", f"cannot read `{path}` (input `{name}`): "
+                                         f"{(e.strerror or str(e)).lower()}")
+    save_hint = f"save a numeric array with `numpy.save('{path}', x)`"
+    if magic.startswith(b"PK"):
+        return None, Diagnostic("E0608", f"input `{name}`: `{path}` is an .npz archive, "
+                                         "not a single .npy array", help=save_hint)
+    if magic[:1] == b"\x80":
+        return None, _pickled(path, name, save_hint)
+    if magic != b"\x93NUMPY":
+        return None, Diagnostic("E0608", f"input `{name}`: `{path}` is not a .npy file",
+                                help=save_hint)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            return None, _pickled(path, name, save_hint)
+        return None, Diagnostic("E0608", f"input `{name}`: `{path}` is not a valid .npy file: {e}")
+    except (OSError, EOFError) as e:
+        return None, Diagnostic("E0608", f"input `{name}`: `{path}` is not a valid .npy file: {e}")
+    return array, None
+
+
+def _pickled(path: str, name: str, hint: str) -> Diagnostic:
+    return Diagnostic("E0608", f"input `{name}`: `{path}` holds pickled Python objects",
+                      notes=("pickled data can run code when loaded, so it is never read",),
+                      help=hint)
+
+
+def summarize(array: Any) -> str:
+    """`f32[2, 10]  min -1.2  max 3.4  mean 0.56`: an output at a glance."""
+    import numpy as np
+
+    from .types import DType
+
+    dtype = DType.from_numpy(array.dtype)
+    kind = str(dtype) if dtype is not None else str(array.dtype)
+    text = f"{kind}[{', '.join(str(n) for n in array.shape)}]"
+    if array.size == 0:
+        return text + "  (empty)"
+    if array.dtype == np.bool_:
+        return text + f"  true {int(np.count_nonzero(array)):,} of {array.size:,}"
+    values = np.asarray(array, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if finite.size:
+        text += f"  min {finite.min():.6g}  max {finite.max():.6g}  mean {finite.mean():.6g}"
+    bad = values.size - finite.size
+    if bad:
+        nan = int(np.count_nonzero(np.isnan(values)))
+        text += f"  non-finite {bad:,} ({nan:,} nan)"
+    return text

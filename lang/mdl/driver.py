@@ -1,0 +1,168 @@
+"""The pipeline in order; nothing else knows it.
+
+path -> resolve (read, parse, imports) -> elaborate (check + build the graph)
+-> verify the graph -> [weights] -> interpreter. The CLI, the Python API and
+(later) the language server call these functions and never reach into the
+stages themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .diagnostics import Diagnostic, MdlError
+from .graph import Graph, GraphError, verify
+from .syntax import ast
+
+
+@dataclass
+class Frontend:
+    diagnostics: list[Diagnostic]
+    sources: dict[str, str]
+    graph: Graph | None = None
+    types: dict[Any, Any] = field(default_factory=dict)
+    module: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+
+def parse_define(text: str) -> tuple[str, int | float | bool]:
+    """`L=6` -> ("L", 6); `eps=1e-3` -> float; `bias=false` -> bool."""
+    name, sep, raw = text.partition("=")
+    name, raw = name.strip(), raw.strip()
+    if not sep or not name.isidentifier() or not raw:
+        raise ValueError(f"expected NAME=VALUE, got `{text}`")
+    if raw in ("true", "false"):
+        return name, raw == "true"
+    try:
+        return name, int(raw.replace("_", ""))
+    except ValueError:
+        pass
+    try:
+        return name, float(raw)
+    except ValueError:
+        raise ValueError(f"`{raw}` is not an int, a float, `true` or `false`") from None
+
+
+def check_file(
+    path: str, defines: Mapping[str, Any] | None = None, *, require_model: bool = False
+) -> Frontend:
+    from .elaborate import Elaborator
+    from .resolve import Loader
+
+    loader = Loader()
+    info = loader.load_file(path)
+    diags = loader.diagnostics
+    if info is None:
+        return Frontend(diags, loader.sources)
+    models = [d for d in info.tree.items if isinstance(d, ast.Decl) and d.kind == "model"]
+    for extra in models[1:]:
+        diags.append(
+            Diagnostic(
+                "E0108",
+                "a file may define only one model",
+                extra.name.span,
+                help="move this model to a file of its own",
+            )
+        )
+    syntax_errors = any(d.is_error and d.code < "E0100" for d in diags)
+    front = Frontend(diags, loader.sources, module=info)
+    if not models:
+        if defines:
+            diags.append(Diagnostic("E0406", f"`-D` given but `{info.path}` defines no model"))
+        elif require_model:
+            diags.append(
+                Diagnostic(
+                    "E0109",
+                    f"`{info.path}` defines no model",
+                    help="declare one with `model Name(x: f32[B, N]) -> f32[B, M] { ... }`",
+                )
+            )
+    if syntax_errors:
+        return front
+    el = Elaborator()
+    if models:
+        graph = el.elaborate_model(models[0], info, dict(defines or {}))
+        front.types = el.types
+        if graph is not None and not any(d.is_error for d in el.diags):
+            try:
+                verify(graph)
+                front.graph = graph
+            except GraphError as e:
+                el.diags.append(
+                    Diagnostic(
+                        "E0901",
+                        f"internal compiler error: {e}",
+                        models[0].name.span,
+                        notes=("this is a bug in mdl; please report it",),
+                    )
+                )
+    from .generic import check_unused
+
+    check_unused(el, info, loader)
+    diags.extend(el.diags)
+    return front
+
+
+def compile_model(path: str, defines: Mapping[str, Any] | None = None) -> Frontend:
+    """Like check_file, but raises MdlError unless a model graph comes out."""
+    front = check_file(path, defines, require_model=True)
+    if not front.ok or front.graph is None:
+        raise MdlError(front.diagnostics or [Diagnostic("E0109", f"`{path}` defines no model")])
+    return front
+
+
+def param_specs(graph: Graph) -> list[Any]:
+    from .weights import ParamSpec
+
+    return [
+        ParamSpec(
+            p.path,
+            p.value.type.dtype,
+            tuple(int(d) for d in p.value.type.shape),
+            p.is_buffer,
+            p.span,
+            p.init,
+        )
+        for p in graph.params
+    ]
+
+
+def init_weights(graph: Graph, seed: int = 0, random: bool = False) -> dict[str, np.ndarray]:
+    from .initializers import initialize
+
+    return initialize(param_specs(graph), seed, random_all=random)
+
+
+def load_weights(
+    graph: Graph, source: str | Mapping[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray] | None, list[Diagnostic]]:
+    from .weights import bind_weights, read_weights
+    from .weights_io import WeightsError
+
+    if isinstance(source, Mapping):
+        tensors, name = source, "<dict>"
+    else:
+        name = str(source)
+        try:
+            tensors = read_weights(name)
+        except WeightsError as e:
+            return None, [Diagnostic(e.code, e.message, help=getattr(e, "help", None))]
+    bound, diags = bind_weights(param_specs(graph), tensors, name)
+    if any(d.is_error for d in diags):
+        return None, diags
+    return bound, diags
+
+
+def run_reference(
+    graph: Graph, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    from .interp import run
+
+    return run(graph, weights, inputs)

@@ -1,0 +1,1 @@
+"""Syntax: source text -> AST (grammar.lark, postlex.py, parser.py, build.py)."""
