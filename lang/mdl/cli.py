@@ -1,19 +1,26 @@
 """Command line -> exit code: the `mdlc` program's argument parser and entry point.
 
-`main(argv)` parses the arguments and hands them to one function per command
-in `cli_commands.py`. Exit codes are a contract: 0 ok, 1 diagnostics or bad
-input, 2 usage error. Nothing heavy (numpy, lark, the driver) is imported
-here, so `mdlc --help` and a usage error answer at once; the commands import
-what they need when they run.
+`main(argv)` parses the arguments and `run_command` hands them to one
+function per command in `cli_commands.py`. Exit codes are a contract: 0 ok,
+1 diagnostics or bad input, 2 usage error; whatever a command lets escape is
+turned into one of them, so a user never sees a Python traceback (an
+unexpected exception becomes an E0901 internal-error diagnostic, with the
+traceback only when MDL_BACKTRACE is set). Nothing heavy (numpy, lark, the
+driver) is imported here, so `mdlc --help` and a usage error answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import IO
 
 from . import __version__
+from .diagnostics import Diagnostic, MdlError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -81,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help_text, description=help_text[:1].upper()
-                                   + help_text[1:] + ".")
+        return commands.add_parser(
+            name, help=help_text, description=help_text[:1].upper() + help_text[1:] + "."
+        )
 
     p = command("check", "check source files and print their diagnostics")
     p.add_argument("files", nargs="+", metavar="FILE", help=".mdl source files")
@@ -140,13 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="out.npz", help="save the outputs under their names")
     _add_defines(p)
 
-    p = command("build", "compile a model to an executable, library or object (not implemented yet)")
+    p = command(
+        "build", "compile a model to an executable, library or object (not implemented yet)"
+    )
     p.add_argument("file", metavar="FILE")
     p.add_argument("--weights", required=True, metavar="W")
     p.add_argument("-o", "--output", required=True, metavar="OUT")
-    p.add_argument("--emit", choices=("exe", "shared", "object", "llvm", "asm", "header"),
-                   default="exe")
-    p.add_argument("--cpu", metavar="NAME", help="target CPU (default x86-64-v3; `native`: this machine)")
+    p.add_argument(
+        "--emit", choices=("exe", "shared", "object", "llvm", "asm", "header"), default="exe"
+    )
+    p.add_argument(
+        "--cpu", metavar="NAME", help="target CPU (default x86-64-v3; `native`: this machine)"
+    )
     _add_defines(p)
 
     p = command("import", "convert an ONNX model to .mdl + .safetensors (not implemented yet)")
@@ -197,6 +210,106 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(Exception):
+    """A command-line value the command cannot use: exit 2 with a one-line message."""
+
+
+class Console:
+    """Where a command writes: results to `out`, diagnostics and progress to `err`."""
+
+    def __init__(self, out: IO[str], err: IO[str], env: Mapping[str, str]):
+        self.out = out
+        self.err = err
+        self.err_is_tty = _isatty(err)
+        # https://no-color.org: any non-empty NO_COLOR turns colour off.
+        self.color = self.err_is_tty and not env.get("NO_COLOR")
+        self.sources: dict[str, str] = {}  # source texts for rendering diagnostics
+
+    def report(
+        self,
+        diags: Sequence[Diagnostic],
+        sources: Mapping[str, str] | None = None,
+        fmt: str = "human",
+    ) -> None:
+        from .render import render_human, render_short
+
+        if not diags:
+            return
+        known = {**self.sources, **(sources or {})}
+        if fmt == "short":
+            self.err.write(render_short(diags, known))
+        else:
+            self.err.write(render_human(diags, known, color=self.color) + "\n")
+        self.err.flush()
+
+    @contextmanager
+    def status(self, text: str) -> Iterator[None]:
+        """A transient status line for a long step, shown only on a terminal."""
+        if not self.err_is_tty:
+            yield
+            return
+        self.err.write(f"\r\x1b[K{text}...")
+        self.err.flush()
+        try:
+            yield
+        finally:
+            self.err.write("\r\x1b[K")
+            self.err.flush()
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def run_command(args: argparse.Namespace, console: Console | None = None) -> int:
+    console = console or Console(sys.stdout, sys.stderr, os.environ)
+    from . import cli_commands
+
+    handler = getattr(cli_commands, f"cmd_{args.command}")
+    try:
+        return handler(args, console)
+    except UsageError as e:
+        console.err.write(f"mdlc {args.command}: error: {e}\n")
+        return EXIT_USAGE
+    except MdlError as e:
+        console.report(e.diagnostics)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        console.err.write("\ninterrupted\n")
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_ERROR
+    except Exception as e:
+        return _internal_error(e, args.command, console)
+
+
+def _internal_error(e: Exception, command: str, console: Console) -> int:
+    notes = [f"while running `mdlc {command}`" if command else "while reading the command line"]
+    if os.environ.get("MDL_BACKTRACE"):
+        console.err.write(traceback.format_exc())
+    else:
+        notes.append("set MDL_BACKTRACE=1 to print the Python traceback")
+    detail = str(e).strip().splitlines()
+    message = f"internal compiler error (please report): {type(e).__name__}"
+    if detail:
+        message += f": {detail[0]}"
+    console.report([Diagnostic("E0901", message, notes=tuple(notes))])
+    return EXIT_ERROR
+
+
+def _silence_stdout() -> None:
+    """The reader of stdout went away (`| head`): stop Python complaining at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def _exit_code(code: object) -> int:
     """SystemExit.code -> int, as the interpreter would turn it into a process status."""
     if code is None:
@@ -213,15 +326,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version and usage errors: argparse already printed
         return _exit_code(e.code)
+    except Exception as e:  # a value parser (-D) failed in an unexpected way
+        return _internal_error(e, "", Console(sys.stdout, sys.stderr, os.environ))
     args.defines = dict(args.defines) if hasattr(args, "defines") else {}
     if args.command in _NOT_YET:
         print(f"mdlc {args.command}: error: not implemented yet", file=sys.stderr)
         return EXIT_USAGE
 
-    from . import cli_commands
-
-    return cli_commands.run_command(args)
+    return run_command(args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Under `python -m mdl.cli` this file runs as `__main__`, a second copy of the
+    # module: call the package's own copy, whose UsageError the commands raise.
+    from mdl.cli import main as package_main
+
+    sys.exit(package_main())

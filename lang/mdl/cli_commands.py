@@ -1,10 +1,9 @@
-"""Parsed `mdlc` arguments -> work and an exit code: one function per command.
+"""Parsed `mdlc` arguments -> work and an exit code: one function `cmd_<name>` per command.
 
-`run_command` is the one door in: it calls `cmd_<name>` and turns what
-escapes into the exit-code contract (1 for diagnostics, 2 for a usage error)
-so that a user never sees a Python traceback; an unexpected exception
-becomes an E0901 internal-error diagnostic (the traceback is printed only
-when MDL_BACKTRACE is set). Heavy modules are imported inside the commands.
+`cli.run_command` calls them and turns what escapes into the exit-code
+contract. A command reports problems as diagnostics on the `Console` and
+returns 1, or raises `UsageError` for a command-line value it cannot use (2).
+Heavy modules (numpy, the driver) are imported inside the commands.
 """
 
 from __future__ import annotations
@@ -12,111 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 import tempfile
-import traceback
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import IO, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from .cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE
-from .diagnostics import Diagnostic, MdlError
+from .cli import EXIT_ERROR, EXIT_OK, Console, UsageError
+from .diagnostics import Diagnostic
 
 _INPUT_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.S)
-
-
-class UsageError(Exception):
-    """A command-line value the command cannot use: exit 2 with a one-line message."""
-
-
-class Console:
-    """Where a command writes: results to `out`, diagnostics and progress to `err`."""
-
-    def __init__(self, out: IO[str], err: IO[str], env: Mapping[str, str]):
-        self.out = out
-        self.err = err
-        self.err_is_tty = _isatty(err)
-        # https://no-color.org: any non-empty NO_COLOR turns colour off.
-        self.color = self.err_is_tty and not env.get("NO_COLOR")
-        self.sources: dict[str, str] = {}  # source texts for rendering diagnostics
-
-    def report(self, diags: Sequence[Diagnostic], sources: Mapping[str, str] | None = None,
-               fmt: str = "human") -> None:
-        from .render import render_human, render_short
-
-        if not diags:
-            return
-        known = {**self.sources, **(sources or {})}
-        if fmt == "short":
-            self.err.write(render_short(diags, known))
-        else:
-            self.err.write(render_human(diags, known, color=self.color) + "\n")
-        self.err.flush()
-
-    @contextmanager
-    def status(self, text: str) -> Iterator[None]:
-        """A transient status line for a long step, shown only on a terminal."""
-        if not self.err_is_tty:
-            yield
-            return
-        self.err.write(f"\r\x1b[K{text}...")
-        self.err.flush()
-        try:
-            yield
-        finally:
-            self.err.write("\r\x1b[K")
-            self.err.flush()
-
-
-def _isatty(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def run_command(args: argparse.Namespace, console: Console | None = None) -> int:
-    console = console or Console(sys.stdout, sys.stderr, os.environ)
-    handler = globals()[f"cmd_{args.command}"]
-    try:
-        return handler(args, console)
-    except UsageError as e:
-        console.err.write(f"mdlc {args.command}: error: {e}\n")
-        return EXIT_USAGE
-    except MdlError as e:
-        console.report(e.diagnostics)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        console.err.write("\ninterrupted\n")
-        return 130
-    except BrokenPipeError:
-        _silence_stdout()
-        return EXIT_ERROR
-    except Exception as e:
-        return _internal_error(e, args.command, console)
-
-
-def _internal_error(e: Exception, command: str, console: Console) -> int:
-    notes = [f"while running `mdlc {command}`"]
-    if os.environ.get("MDL_BACKTRACE"):
-        console.err.write(traceback.format_exc())
-    else:
-        notes.append("set MDL_BACKTRACE=1 to print the Python traceback")
-    detail = str(e).strip().splitlines()
-    message = f"internal compiler error (please report): {type(e).__name__}"
-    if detail:
-        message += f": {detail[0]}"
-    console.report([Diagnostic("E0901", message, notes=tuple(notes))])
-    return EXIT_ERROR
-
-
-def _silence_stdout() -> None:
-    """The reader of stdout went away (`| head`): stop Python complaining at exit."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
 
 
 # --- shared steps --------------------------------------------------------------------------------
@@ -157,8 +59,15 @@ def _load_model(path: str, defines: Mapping[str, Any], console: Console) -> Any:
     if fe is None or not fe.ok:
         return None
     if fe.graph is None:
-        console.report([Diagnostic("E0109", f"no model in `{path}`",
-                                   help="this command needs a file that defines a `model`")])
+        console.report(
+            [
+                Diagnostic(
+                    "E0109",
+                    f"no model in `{path}`",
+                    help="this command needs a file that defines a `model`",
+                )
+            ]
+        )
         return None
     return fe.graph
 
@@ -229,8 +138,9 @@ def cmd_fmt(args: argparse.Namespace, console: Console) -> int:
             with open(path, "rb") as f:
                 data = f.read()
         except OSError as e:
-            console.report([Diagnostic("E0701", f"cannot read `{path}`: "
-                                                f"{(e.strerror or str(e)).lower()}")])
+            console.report(
+                [Diagnostic("E0701", f"cannot read `{path}`: {(e.strerror or str(e)).lower()}")]
+            )
             failed = True
             continue
         text, diags = decode_source(data, path)
@@ -268,7 +178,9 @@ def cmd_explain(args: argparse.Namespace, console: Console) -> int:
     if code is None:
         console.report([unknown_code_diagnostic(args.code)])
         return EXIT_ERROR
-    text = explanation(code) or f"# {code}: {title(code)}\n\nNo longer explanation is written yet.\n"
+    text = (
+        explanation(code) or f"# {code}: {title(code)}\n\nNo longer explanation is written yet.\n"
+    )
     console.out.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK
 
@@ -297,8 +209,9 @@ def cmd_init(args: argparse.Namespace, console: Console) -> int:
     values = sum(int(a.size) for a in weights.values())
     nbytes = sum(int(a.nbytes) for a in weights.values())
     tensors = f"{len(weights)} tensor{'s' if len(weights) != 1 else ''}"
-    console.out.write(f"wrote {values:,} parameters in {tensors} ({human_bytes(nbytes)}) "
-                      f"to {output}\n")
+    console.out.write(
+        f"wrote {values:,} parameters in {tensors} ({human_bytes(nbytes)}) to {output}\n"
+    )
     return EXIT_OK
 
 
@@ -404,16 +317,27 @@ def _read_inputs(graph: Any, specs: Sequence[str], console: Console) -> dict[str
     free = [name for name in declared if name not in named]
     if len(positional) > len(free):
         listed = ", ".join(f"`{n}`" for n in declared) or "none"
-        diags.append(Diagnostic("E0602", f"too many inputs: {len(positional) + len(named)} given, "
-                                f"the model takes {len(declared)}",
-                                notes=(f"the model's inputs: {listed}",)))
+        diags.append(
+            Diagnostic(
+                "E0602",
+                f"too many inputs: {len(positional) + len(named)} given, "
+                f"the model takes {len(declared)}",
+                notes=(f"the model's inputs: {listed}",),
+            )
+        )
     paths = {**named, **dict(zip(free, positional, strict=False))}
     arrays: dict[str, Any] = {}
     for inp in graph.inputs:
         if inp.name not in paths:
-            diags.append(Diagnostic("E0601", f"missing input `{inp.name}`", span=inp.span,
-                                    label=f"declared as {inp.value.type}",
-                                    help=f"pass it with `--input {inp.name}=FILE.npy`"))
+            diags.append(
+                Diagnostic(
+                    "E0601",
+                    f"missing input `{inp.name}`",
+                    span=inp.span,
+                    label=f"declared as {inp.value.type}",
+                    help=f"pass it with `--input {inp.name}=FILE.npy`",
+                )
+            )
             continue
         array, problem = read_npy(paths[inp.name], inp.name)
         if problem is not None:
@@ -431,9 +355,12 @@ def _unexpected_input(name: str, declared: Sequence[str]) -> Diagnostic:
 
     close = difflib.get_close_matches(name, declared, n=1)
     listed = ", ".join(f"`{n}`" for n in declared) or "none"
-    return Diagnostic("E0602", f"unexpected input `{name}`",
-                      notes=(f"the model's inputs: {listed}",),
-                      help=f"did you mean `{close[0]}`?" if close else None)
+    return Diagnostic(
+        "E0602",
+        f"unexpected input `{name}`",
+        notes=(f"the model's inputs: {listed}",),
+        help=f"did you mean `{close[0]}`?" if close else None,
+    )
 
 
 def read_npy(path: str, name: str) -> tuple[Any, Diagnostic | None]:
@@ -444,17 +371,22 @@ def read_npy(path: str, name: str) -> tuple[Any, Diagnostic | None]:
         with open(path, "rb") as f:
             magic = f.read(6)
     except OSError as e:
-        return None, Diagnostic("E0701", f"cannot read `{path}` (input `{name}`): "
-                                         f"{(e.strerror or str(e)).lower()}")
+        return None, Diagnostic(
+            "E0701", f"cannot read `{path}` (input `{name}`): {(e.strerror or str(e)).lower()}"
+        )
     save_hint = f"save a numeric array with `numpy.save('{path}', x)`"
     if magic.startswith(b"PK"):
-        return None, Diagnostic("E0608", f"input `{name}`: `{path}` is an .npz archive, "
-                                         "not a single .npy array", help=save_hint)
+        return None, Diagnostic(
+            "E0608",
+            f"input `{name}`: `{path}` is an .npz archive, not a single .npy array",
+            help=save_hint,
+        )
     if magic[:1] == b"\x80":
         return None, _pickled(path, name, save_hint)
     if magic != b"\x93NUMPY":
-        return None, Diagnostic("E0608", f"input `{name}`: `{path}` is not a .npy file",
-                                help=save_hint)
+        return None, Diagnostic(
+            "E0608", f"input `{name}`: `{path}` is not a .npy file", help=save_hint
+        )
     try:
         array = np.load(path, allow_pickle=False)
     except ValueError as e:
@@ -467,9 +399,12 @@ def read_npy(path: str, name: str) -> tuple[Any, Diagnostic | None]:
 
 
 def _pickled(path: str, name: str, hint: str) -> Diagnostic:
-    return Diagnostic("E0608", f"input `{name}`: `{path}` holds pickled Python objects",
-                      notes=("pickled data can run code when loaded, so it is never read",),
-                      help=hint)
+    return Diagnostic(
+        "E0608",
+        f"input `{name}`: `{path}` holds pickled Python objects",
+        notes=("pickled data can run code when loaded, so it is never read",),
+        help=hint,
+    )
 
 
 def summarize(array: Any) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from .diagnostics import Label
 from .dims import Dim
 from .graph import Parameter
-from .initializers import INITIALIZER_NAMES, InitSpec
+from .initializers import INITIALIZER_NAMES, InitError, InitSpec, validate_init
 from .primitives.registry import REGISTRY, Scalar, ShapeError
 from .span import Span
 from .syntax import ast
@@ -259,19 +259,14 @@ class CallsMixin:
         bound = self.bind_args(decl, args, kwargs, e)
         if bound is None:
             return POISON
-        for p, v in zip(decl.params, bound, strict=True):
+        for p, (v, arg_span) in zip(decl.params, bound, strict=True):
             if v is POISON:
                 return POISON
             if not isinstance(v, Tensor):
-                return self.err(
-                    "E0203",
-                    f"argument `{p.name.name}` of `{decl.name.name}` must be a tensor, "
-                    f"found {describe(v)}",
-                    e.span,
-                )
-            newb = self.check_declared(p.type, v, scope, bindings, f"argument `{p.name.name}`")
+                return self.err("E0203", f"argument `{p.name.name}` of `{decl.name.name}` must be a tensor, "
+                                f"found {describe(v)}", arg_span)
+            newb = self.check_declared(p.type, v, scope, bindings, f"argument `{p.name.name}`", at=arg_span)
             if newb is None:
-                self.diags[-1] = _with_label(self.diags[-1], e.span, "in this call")
                 return POISON
             bindings = newb
             scope.vars[p.name.name] = v
@@ -283,14 +278,19 @@ class CallsMixin:
         saved_path = self.scope_path
         if path:
             self.scope_path = path
+        saved_anon = self.anonymous_call
+        if path == "":
+            self.anonymous_call = e.span
+        start = len(self.diags)
         try:
-            start = len(self.diags)
             result = self.run_body(decl, callee_frame, scope)
         except _Return as r:  # pragma: no cover - run_body handles returns
             result = r.values[0]
         finally:
             self.call_stack.pop()
             self.scope_path = saved_path
+            self.anonymous_call = saved_anon
+        self._note_instantiation(start, e.span, decl)
         if result is POISON or any(d.is_error for d in self.diags[start:]):
             return POISON
         if decl.ret is not None and not isinstance(decl.ret, tuple):
@@ -392,9 +392,9 @@ class CallsMixin:
                 if p.name.name in kwargs:
                     self.err("E0114", f"input `{p.name.name}` given twice", e.span)
                     return None
-                out.append(args[i][0])
+                out.append(args[i])
             elif p.name.name in kwargs:
-                out.append(kwargs[p.name.name][0])
+                out.append(kwargs[p.name.name])
             else:
                 self.err(
                     "E0112",
@@ -404,6 +404,17 @@ class CallsMixin:
                 )
                 return None
         return out
+
+    def _note_instantiation(self, start: int, call_span: Span, decl: ast.Decl) -> None:
+        """Errors found inside a callee's body also point at the call that instantiated it."""
+        from dataclasses import replace
+
+        for i in range(start, len(self.diags)):
+            d = self.diags[i]
+            if d.span is not None and d.span.file != call_span.file and not any(
+                    lab.span.file == call_span.file for lab in d.labels):
+                self.diags[i] = replace(d, labels=d.labels + (
+                    Label(call_span, f"in this use of `{decl.name.name}`"),))
 
     # ------------------------------------------------------------------ parameters
     def declare_param(self, st: ast.ParamDecl, frame: Frame, scope: Scope) -> None:
@@ -418,10 +429,16 @@ class CallsMixin:
             scope.vars[st.name.name] = POISON
             return
         if frame.anonymous:
+            if self.anonymous_reported is self.anonymous_call:
+                scope.vars[st.name.name] = POISON
+                return
+            self.anonymous_reported = self.anonymous_call
             self.err(
                 "E0410",
-                f"this layer declares `{st.name.name}` but its instance has no name",
-                st.span,
+                f"this layer instance has parameters (`{st.name.name}`) but no name",
+                self.anonymous_call or st.span,
+                label="called without a `let` binding",
+                labels=(Label(st.span, "parameter declared here"),),
                 help="bind the layer with `let name = Layer[...]` and call `name(x)`",
             )
             scope.vars[st.name.name] = POISON
@@ -451,6 +468,12 @@ class CallsMixin:
                 scope.vars[st.name.name] = POISON
                 return
         init = self.init_spec(st.init, frame, scope) if st.init is not None else InitSpec("zeros")
+        if init is not None and not self.generic:
+            try:
+                validate_init(init, [int(d) for d in dims], dtype)
+            except (InitError, KeyError) as ie:
+                self.err("E0402", f"initialiser `{init.name}` cannot initialise `{st.name.name}`: "
+                         f"{ie.args[0] if ie.args else ie}", st.init.span if st.init else st.span)
         path = f"{frame.path}.{st.name.name}" if frame.path else st.name.name
         tt = TensorType(dtype, tuple(dims))
         existing = self.params.get(path)

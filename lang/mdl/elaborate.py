@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .diagnostics import Diagnostic, Label
+from .diagnostics import Diagnostic, Fix, Label
 from .dims import Dim
 from .elab_calls import CallsMixin
 from .graph import Graph, Input
@@ -105,9 +105,11 @@ class Elaborator(CallsMixin):
         self.params: dict[str, Any] = {}  # path -> graph.Parameter
         self.types: dict[Any, Any] = {}  # AST node -> TensorType or compile-time value (first seen)
         self.call_stack: list[ast.Decl] = []
-        self.reached: set[ast.Decl] = set()
-        self.scope_path = ""  # the layer instance whose body is being evaluated (node scopes)  # declarations the model used
-        self.generic = False  # checking a declaration with symbolic compile-time arguments
+        self.reached: set[ast.Decl] = set()  # declarations the model used
+        self.scope_path = ""  # the layer instance whose body is being evaluated (node scopes)
+        self.anonymous_call: Span | None = None  # the call of a layer that has no binding
+        self.anonymous_reported: Span | None = None
+        self.generic = False  # checking a declaration no model instantiated
 
     # ------------------------------------------------------------------ reporting
     def err(self, code: str, message: str, span: Span | None, **kw: Any) -> Any:
@@ -346,9 +348,18 @@ class Elaborator(CallsMixin):
         return dtype, items
 
     def check_declared(
-        self, texpr: ast.TypeExpr, v: Tensor, scope: Scope, bindings: dict[str, Any], what: str
+        self,
+        texpr: ast.TypeExpr,
+        v: Tensor,
+        scope: Scope,
+        bindings: dict[str, Any],
+        what: str,
+        at: Span | None = None,
     ) -> dict[str, Any] | None:
-        """Match a tensor against its declared type; returns the extended dim bindings."""
+        """Match a tensor against its declared type; returns the extended dim bindings.
+
+        `at` is where the tensor comes from (a call's argument); the declaration gets a label.
+        """
         if isinstance(texpr, ast.ScalarTypeExpr):
             dtype = self.dtype_of(texpr.name)
             if dtype is POISON:
@@ -359,12 +370,15 @@ class Elaborator(CallsMixin):
             if pattern is POISON:
                 return None
         dtype, items = pattern
+        where = at or texpr.span
+        decl_label = (Label(texpr.span, "declared here"),) if at is not None else ()
         if v.type.dtype != dtype:
             self.err(
                 "E0201",
                 f"{what} has dtype `{v.type.dtype}` but is declared `{dtype}`",
-                texpr.span,
+                where,
                 label=f"found `{v.type}`",
+                labels=decl_label,
                 help=f"convert it with `cast(x, {dtype})`",
             )
             return None
@@ -374,8 +388,9 @@ class Elaborator(CallsMixin):
             self.err(
                 "E0314",
                 f"{what} does not match its declared type `{_type_text(texpr)}`",
-                texpr.span,
+                where,
                 label=f"found `{v.type}`: {e.message}",
+                labels=decl_label,
             )
             return None
 
@@ -554,15 +569,18 @@ class Elaborator(CallsMixin):
             return PrimRef(name)
         if name == "Sequential":
             return PrimRef("Sequential")
-        candidates = (
-            scope.names() + list(mod.names) + sorted(SURFACE_NAMES) + list(BUILTIN_CONSTANTS)
-        )
-        close = difflib.get_close_matches(name, candidates, n=1)
-        fixes = ()
-        if close:
-            from .diagnostics import Fix
-
-            fixes = (Fix(span, close[0]),)
+        qualified = {
+            f"{mname}.{n}": n
+            for mname, m in mod.names.items()
+            if isinstance(m, ModuleInfo)
+            for n in m.names
+        }
+        local = scope.names() + list(mod.names) + sorted(SURFACE_NAMES) + list(BUILTIN_CONSTANTS)
+        close = difflib.get_close_matches(name, local, n=1)
+        if not close:  # a name from an imported module, used without its module
+            short = difflib.get_close_matches(name, sorted(set(qualified.values())), n=1)
+            close = [q for q, n in sorted(qualified.items()) if short and n == short[0]][:1]
+        fixes = (Fix(span, close[0]),) if close else ()
         return self.err(
             "E0101",
             f"unknown name `{name}`",

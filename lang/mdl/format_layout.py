@@ -13,7 +13,12 @@ function of the tree alone, which is what keeps `fmt(fmt(x)) == fmt(x)`.
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
+from collections import defaultdict
 from dataclasses import dataclass
+
+from .syntax import ast
 
 INDENT = 4
 
@@ -180,3 +185,180 @@ def _fits(body: Doc, rest: list[tuple[int, bool, Doc]], room: int) -> bool:
             case LineSuffix():
                 pass
     return False
+
+
+# ---------------------------------------------------------------- comments
+@dataclass
+class CommentMap:
+    """Where each comment goes, keyed by node (or (node, tag) for a node's brackets).
+
+    `leading`: own-line comments above an item, with "a blank line was above it";
+    `trailing`: the comment at the end of an item's last line; `opening`: the
+    comment after an open bracket or `{`; `dangling`: own-line comments before a
+    closer, or at the end of the file; `hoisted`: comments from spots that have
+    no line of their own (inside a type, after `=`), moved above the statement.
+    """
+
+    leading: dict[object, list[tuple[str, bool]]]
+    trailing: dict[object, str]
+    opening: dict[object, str]
+    dangling: dict[object, list[tuple[str, bool]]]
+    hoisted: dict[object, list[str]]
+
+
+
+def attach_comments(module: ast.Module, source: str) -> CommentMap:
+    return _Attacher(source, module.comments).run(module)
+
+
+_OPENERS = {")": "(", "]": "[", "}": "{"}
+
+
+class _Attacher:
+    """Walks the tree once, handing each comment to the innermost spot that can hold it."""
+
+    def __init__(self, source: str, comments: tuple[ast.Comment, ...]):
+        self.source = source
+        self.lines = source.split("\n")
+        self.line_starts = [0, *(m.end() for m in re.finditer("\n", source))]
+        # the text with comments blanked out, so bracket matching sees code only
+        chars = list(source)
+        for c in comments:
+            chars[c.span.start : c.span.end] = " " * (c.span.end - c.span.start)
+        self.code = "".join(chars)
+        self.comments = sorted(comments, key=lambda c: c.span.start)
+        self.map = CommentMap(defaultdict(list), {}, {}, defaultdict(list), defaultdict(list))
+
+    def run(self, module: ast.Module) -> CommentMap:
+        self.sequence(module, list(module.items), self.comments, None, None)
+        return self.map
+
+    def blank_before(self, line: int) -> bool:
+        return line >= 2 and not self.lines[line - 2].strip()
+
+    def sequence(self, key, items, comments, open_line, hoist) -> None:
+        """Comments among `items` (statements, or the items between brackets).
+
+        A comment on the line where an item ends trails it; one on the line of
+        the opening bracket follows the bracket; any other one sits on its own
+        line above the next item, or before the closer. `hoist` is None where
+        each item is a statement that takes the comments found inside it.
+        """
+        starts = [it.span.start for it in items]
+        inside: dict[int, list[ast.Comment]] = defaultdict(list)
+        for c in comments:
+            i = bisect_right(starts, c.span.start) - 1
+            if i >= 0 and c.span.start < items[i].span.end:
+                inside[i].append(c)
+                continue
+            prev = items[i] if i >= 0 else None
+            after = items[i + 1] if i + 1 < len(items) else None
+            own_line = (c.text.rstrip(), self.blank_before(c.span.line))
+            if prev is not None and c.span.line == prev.span.end_line:
+                self.map.trailing[prev] = own_line[0]
+            elif prev is None and c.span.line == open_line:
+                self.map.opening[key] = own_line[0]
+            elif after is not None:
+                self.map.leading[after].append(own_line)
+            else:
+                self.map.dangling[key].append(own_line)
+        for i, cs in inside.items():
+            self.node(items[i], cs, items[i] if hoist is None else hoist)
+
+    def node(self, n, comments, hoist) -> None:
+        """Comments inside node `n`: to a child that holds them, else above `hoist`."""
+        if isinstance(n, ast.Block):
+            items = [*n.stmts, *([n.value] if n.value is not None else [])]
+            self.sequence(n, items, comments, n.span.line, None)
+            return
+        children, brackets = self.parts(n)
+        for c in comments:
+            pos = c.span.start
+            child = next((ch for ch in children if ch.span.start <= pos < ch.span.end), None)
+            if child is not None:
+                self.node(child, [c], hoist)
+                continue
+            region = next((b for b in brackets if b[2] < pos < b[3]), None)
+            if region is not None:
+                key, items, open_at, _ = region
+                self.sequence(key, items, [c], self.line_of(open_at), hoist)
+                continue
+            self.map.hoisted[hoist].append(c.text.rstrip())
+
+    def parts(self, n) -> tuple[list, list[tuple[object, list, int, int]]]:
+        """The child nodes of `n` that can hold comments, and its bracketed item lists."""
+        match n:
+            case ast.Decl():
+                return [n.body], self.decl_brackets(n)
+            case ast.Let() | ast.Assign() | ast.ExprStmt():
+                return [n.value], []
+            case ast.Return():
+                return list(n.values), []
+            case ast.For():
+                return [n.iterable, n.body], []
+            case ast.ParamDecl():
+                return [x for x in (n.init,) if x is not None], []
+            case ast.Binary():
+                return [n.left, n.right], []
+            case ast.Unary():
+                return [n.operand], []
+            case ast.Attribute():
+                return [n.value], []
+            case ast.Call():
+                return [n.func], [self.closed_by(n.span.end - 1, (n, "("), list(n.args))]
+            case ast.Subscript():
+                return [n.value], [self.closed_by(n.span.end - 1, (n, "["), list(n.items))]
+            case ast.ListLit() | ast.TupleLit():
+                return [], [self.closed_by(n.span.end - 1, n, list(n.items))]
+            case ast.ListComp():
+                return [n.element, n.iterable], []
+            case ast.IfExpr():
+                return [n.cond, n.then, n.orelse], []
+            case ast.Arg() | ast.CtParam():
+                value = n.value if isinstance(n, ast.Arg) else n.default
+                return [x for x in (value,) if x is not None], []
+            case ast.SliceItem():
+                return [x for x in (n.start, n.stop, n.step) if x is not None], []
+            case ast.Param():
+                return [x for x in (*(n.index_range or ()), n.default) if x is not None], []
+        return [], []
+
+    def line_of(self, offset: int) -> int:
+        return bisect_right(self.line_starts, offset)
+
+    def closed_by(self, close: int, key, items) -> tuple[object, list, int, int]:
+        depth = 0
+        for pos in range(close, -1, -1):
+            ch = self.code[pos]
+            if ch in _OPENERS:
+                depth += 1
+            elif ch in "([{":
+                depth -= 1
+                if depth == 0:
+                    return key, items, pos, close
+        raise AssertionError("unbalanced brackets in parsed code")
+
+    def decl_brackets(self, d: ast.Decl) -> list[tuple[object, list, int, int]]:
+        """The `[..]`, `(..)` and `-> (..)` lists of a declaration header."""
+        found = []
+        pos = d.name.span.end
+        wanted = []
+        if d.ctparams is not None:
+            wanted.append(("[", (d, "ct"), list(d.ctparams)))
+        wanted.append(("(", (d, "params"), list(d.params)))
+        if isinstance(d.ret, tuple):
+            wanted.append(("(", (d, "ret"), list(d.ret)))
+        for opener, key, items in wanted:
+            open_at = self.code.index(opener, pos)
+            close = self.matching(open_at)
+            found.append((key, items, open_at, close))
+            pos = close + 1
+        return found
+
+    def matching(self, open_at: int) -> int:
+        depth = 0
+        for m in re.compile(r"[()\[\]{}]").finditer(self.code, open_at):
+            depth += 1 if m.group() in "([{" else -1
+            if depth == 0:
+                return m.start()
+        raise AssertionError("unbalanced brackets in parsed code")

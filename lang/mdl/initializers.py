@@ -73,12 +73,15 @@ def fan_in_out(shape: Sequence[int]) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
+_LINEAR = ("linear", "identity", "sigmoid", "conv1d", "conv2d", "conv3d",
+           "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")  # fmt: skip
+NONLINEARITIES = (*_LINEAR, "tanh", "relu", "leaky_relu", "selu")
+
+
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """PyTorch's `calculate_gain`."""
-    linear = {"linear", "identity", "sigmoid", "conv1d", "conv2d", "conv3d"}
-    linear |= {"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
     match nonlinearity:
-        case _ if nonlinearity in linear:
+        case _ if nonlinearity in _LINEAR:
             return 1.0
         case "tanh":
             return 5.0 / 3.0
@@ -95,34 +98,34 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 # --------------------------------------------------------------------------- argument checks
 
 
-def _number(init: str, arg: str, value: object, finite: bool = True) -> float:
+def _number(arg: str, value: object, finite: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InitError(f"`{init}` argument `{arg}` must be a number, not {value!r}")
+        raise InitError(f"argument `{arg}` must be a number, not {value!r}")
     if finite and not math.isfinite(value):
-        raise InitError(f"`{init}` argument `{arg}` must be finite, not {value}")
+        raise InitError(f"argument `{arg}` must be finite, not {value}")
     return float(value)
 
 
-def _non_negative(init: str, arg: str, value: object) -> float:
-    number = _number(init, arg, value)
+def _non_negative(arg: str, value: object) -> float:
+    number = _number(arg, value)
     if number < 0:
-        raise InitError(f"`{init}` argument `{arg}` must not be negative, not {value}")
+        raise InitError(f"argument `{arg}` must not be negative, not {value}")
     return number
 
 
-def _choice(init: str, arg: str, value: object, options: Sequence[str]) -> str:
+def _choice(arg: str, value: object, options: Sequence[str]) -> str:
     if value not in options:
         shown = ", ".join(f"`{o}`" for o in options)
-        raise InitError(f"`{init}` argument `{arg}` must be one of {shown}, not {value!r}")
+        raise InitError(f"argument `{arg}` must be one of {shown}, not {value!r}")
     return str(value)
 
 
-def _fans(init: str, shape: Shape) -> tuple[int, int]:
+def _fans(shape: Shape) -> tuple[int, int]:
     try:
         return fan_in_out(shape)
     except ValueError:
         raise InitError(
-            f"`{init}` needs a weight of rank 2 or more ([out, in, *kernel]), not rank {len(shape)}"
+            f"needs a weight of rank 2 or more ([out, in, *kernel]), not rank {len(shape)}"
         ) from None
 
 
@@ -138,19 +141,19 @@ def ones(shape: Shape) -> Sampler:
 
 
 def full(shape: Shape, value: float) -> Sampler:
-    v = _number("full", "value", value, finite=False)
+    v = _number("value", value, finite=False)
     return lambda rng: np.full(shape, v)
 
 
 def normal(shape: Shape, std: float = 1.0, mean: float = 0.0) -> Sampler:
-    s, m = _non_negative("normal", "std", std), _number("normal", "mean", mean)
+    s, m = _non_negative("std", std), _number("mean", mean)
     return lambda rng: rng.normal(m, s, shape)
 
 
 def uniform(shape: Shape, low: float = -1.0, high: float = 1.0) -> Sampler:
-    lo, hi = _number("uniform", "low", low), _number("uniform", "high", high)
+    lo, hi = _number("low", low), _number("high", high)
     if lo > hi:
-        raise InitError(f"`uniform` needs low <= high, not low={low}, high={high}")
+        raise InitError(f"needs low <= high, not low={low}, high={high}")
     return lambda rng: rng.uniform(lo, hi, shape)
 
 
@@ -163,26 +166,25 @@ def _scaled_normal(shape: Shape, std: float) -> Sampler:
 
 
 def xavier_uniform(shape: Shape, gain: float = 1.0) -> Sampler:
-    g = _non_negative("xavier_uniform", "gain", gain)
-    fan_in, fan_out = _fans("xavier_uniform", shape)
+    g = _non_negative("gain", gain)
+    fan_in, fan_out = _fans(shape)
     fans = fan_in + fan_out
     return _symmetric_uniform(shape, g * math.sqrt(6.0 / fans) if fans else 0.0)
 
 
 def xavier_normal(shape: Shape, gain: float = 1.0) -> Sampler:
-    g = _non_negative("xavier_normal", "gain", gain)
-    fan_in, fan_out = _fans("xavier_normal", shape)
+    g = _non_negative("gain", gain)
+    fan_in, fan_out = _fans(shape)
     fans = fan_in + fan_out
     return _scaled_normal(shape, g * math.sqrt(2.0 / fans) if fans else 0.0)
 
 
-def _kaiming_std(init: str, shape: Shape, a: float, mode: str, nonlinearity: str) -> float:
-    slope = _number(init, "a", a)
-    mode = _choice(init, "mode", mode, ("fan_in", "fan_out"))
-    if not isinstance(nonlinearity, str):
-        raise InitError(f"`{init}` argument `nonlinearity` must be a name, not {nonlinearity!r}")
+def _kaiming_std(shape: Shape, a: float, mode: str, nonlinearity: str) -> float:
+    slope = _number("a", a)
+    mode = _choice("mode", mode, ("fan_in", "fan_out"))
+    nonlinearity = _choice("nonlinearity", nonlinearity, NONLINEARITIES)
     gain = calculate_gain(nonlinearity, slope)
-    fan_in, fan_out = _fans(init, shape)
+    fan_in, fan_out = _fans(shape)
     fan = fan_in if mode == "fan_in" else fan_out
     return gain / math.sqrt(fan) if fan else 0.0
 
@@ -190,21 +192,21 @@ def _kaiming_std(init: str, shape: Shape, a: float, mode: str, nonlinearity: str
 def kaiming_uniform(
     shape: Shape, a: float = math.sqrt(5.0), mode: str = "fan_in", nonlinearity: str = "leaky_relu"
 ) -> Sampler:
-    std = _kaiming_std("kaiming_uniform", shape, a, mode, nonlinearity)
+    std = _kaiming_std(shape, a, mode, nonlinearity)
     return _symmetric_uniform(shape, math.sqrt(3.0) * std)
 
 
 def kaiming_normal(
     shape: Shape, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "relu"
 ) -> Sampler:
-    return _scaled_normal(shape, _kaiming_std("kaiming_normal", shape, a, mode, nonlinearity))
+    return _scaled_normal(shape, _kaiming_std(shape, a, mode, nonlinearity))
 
 
 def torch_linear_bias(shape: Shape, fan_in: float) -> Sampler:
     """uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)): the bias default of Linear and Conv."""
-    fan = _non_negative("torch_linear_bias", "fan_in", fan_in)
+    fan = _non_negative("fan_in", fan_in)
     if fan != int(fan):
-        raise InitError(f"`torch_linear_bias` argument `fan_in` must be an integer, not {fan_in}")
+        raise InitError(f"argument `fan_in` must be an integer, not {fan_in}")
     return _symmetric_uniform(shape, 1.0 / math.sqrt(fan) if fan > 0 else 0.0)
 
 
@@ -212,11 +214,11 @@ def trunc_normal(
     shape: Shape, std: float = 1.0, mean: float = 0.0, a: float = -2.0, b: float = 2.0
 ) -> Sampler:
     """normal(mean, std) truncated to [a, b] (absolute bounds, as `torch.nn.init.trunc_normal_`)."""
-    s = _non_negative("trunc_normal", "std", std)
-    m = _number("trunc_normal", "mean", mean)
-    lo, hi = _number("trunc_normal", "a", a), _number("trunc_normal", "b", b)
+    s = _non_negative("std", std)
+    m = _number("mean", mean)
+    lo, hi = _number("a", a), _number("b", b)
     if lo >= hi:
-        raise InitError(f"`trunc_normal` needs a < b, not a={a}, b={b}")
+        raise InitError(f"needs a < b, not a={a}, b={b}")
     if s == 0:
         return lambda rng: np.full(shape, min(max(m, lo), hi))
     alpha, beta = (lo - m) / s, (hi - m) / s
@@ -304,9 +306,12 @@ def plan(
         bound = _SIGNATURES[init.name].bind(shape, *init.args, **kwargs)
     except TypeError as e:
         raise InitError(f"`{init.name}`: {e}") from None
-    if init.name == "full" and not dtype.is_float:
-        _check_exact_fill(bound.arguments["value"], dtype)
-    draw = INITIALIZERS[init.name](*bound.args, **bound.kwargs)
+    try:
+        if init.name == "full" and not dtype.is_float:
+            _check_exact_fill(bound.arguments["value"], dtype)
+        draw = INITIALIZERS[init.name](*bound.args, **bound.kwargs)
+    except InitError as e:
+        raise InitError(f"`{init.name}` {e}") from None
     np_dtype = dtype.numpy
 
     def sample(rng: np.random.Generator) -> np.ndarray:
@@ -317,15 +322,15 @@ def plan(
 
 
 def _check_exact_fill(value: object, dtype: DType) -> None:
-    number = _number("full", "value", value)
+    number = _number("value", value)
     if number != int(number):
-        raise InitError(f"`full({value})` cannot fill an integer tensor ({dtype})")
+        raise InitError(f"cannot fill an integer tensor ({dtype}) with {value}")
     if dtype is DType.BOOL and number not in (0, 1):
-        raise InitError(f"`full({value})` cannot fill a bool tensor: use 0 or 1")
+        raise InitError(f"cannot fill a bool tensor with {value}: use 0 or 1")
     if dtype is not DType.BOOL:
         info = np.iinfo(dtype.numpy)
         if not info.min <= number <= info.max:
-            raise InitError(f"`full({value})` does not fit in {dtype}")
+            raise InitError(f"value {value} does not fit in {dtype}")
 
 
 def validate_init(init: InitSpec, shape: Sequence[int], dtype: DType) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import codes
 from .diagnostics import Diagnostic, Fix, Severity
-from .span import Span
+from .span import SourceFile, Span
 
 TAB = "    "
 # Longer quoted source text in a suggestion is cut, so the line stays readable.
@@ -228,38 +228,59 @@ def _slice(span: Span, lines: list[str]) -> str:
     return "\n".join(parts)
 
 
+class _Sources:
+    """The `sources` mapping split into lines, once per file and render call."""
+
+    def __init__(self, texts: Mapping[str, str]):
+        self.texts = texts
+        self._lines: dict[str, list[str]] = {}
+
+    def lines(self, path: str) -> list[str] | None:
+        if path not in self._lines:
+            text = self.texts.get(path)
+            if text is None:
+                return None
+            self._lines[path] = _source_lines(text)
+        return self._lines[path]
+
+
 def describe_fix(fix: Fix, sources: Mapping[str, str], primary: Span | None = None) -> str:
     """A fix in words: "replace `w` with `w.T`", "insert `,`", "remove `let`"."""
-    text = sources.get(fix.span.file)
-    old = _slice(fix.span, _source_lines(text)) if text is not None else None
+    return _describe_fix(fix, _Sources(sources), primary)
+
+
+def _describe_fix(fix: Fix, sources: _Sources, primary: Span | None) -> str:
+    lines = sources.lines(fix.span.file)
+    if lines is None:
+        return f"replace the text at {fix.span} with {_quote(fix.new_text)}"
+    old = _slice(fix.span, lines)
     if old == "":
         words = f"insert {_quote(fix.new_text)}"
-    elif old is None:
-        words = f"replace the text at {fix.span} with {_quote(fix.new_text)}"
-        return words
     elif fix.new_text == "":
         words = f"remove {_quote(old)}"
     else:
         words = f"replace {_quote(old)} with {_quote(fix.new_text)}"
+    # Fixes on the primary line need no location; the snippet above shows where.
     near_primary = (
         primary is not None and primary.file == fix.span.file and primary.line == fix.span.line
     )
     return words if near_primary else f"{words} at {fix.span}"
 
 
-def _render_one(d: Diagnostic, sources: Mapping[str, str], style: _Style) -> str:
-    lines_of = {path: _source_lines(text) for path, text in sources.items()}
-    # Marks per file, primary file first, then other files in order of first appearance.
+def _render_one(d: Diagnostic, sources: _Sources, style: _Style) -> str:
+    # Marks per file: the primary span's file first, then others in order of appearance.
     files: dict[str, list[_Mark]] = {}
     orphan_notes: list[str] = []
     if d.span is not None:
-        if d.span.file in lines_of:
-            files[d.span.file] = _marks(d.span, d.label, True, lines_of[d.span.file])
+        lines = sources.lines(d.span.file)
+        if lines is not None:
+            files[d.span.file] = _marks(d.span, d.label, True, lines)
         elif d.label:
             orphan_notes.append(d.label)
     for label in d.labels:
-        if label.span.file in lines_of:
-            marks = _marks(label.span, label.message, False, lines_of[label.span.file])
+        lines = sources.lines(label.span.file)
+        if lines is not None:
+            marks = _marks(label.span, label.message, False, lines)
             files.setdefault(label.span.file, []).extend(marks)
         else:
             where = str(label.span)
@@ -273,18 +294,19 @@ def _render_one(d: Diagnostic, sources: Mapping[str, str], style: _Style) -> str
     if d.span is not None:
         out.append(layout.location("-->", str(d.span)))
         if d.span.file in files:
-            out += _snippet(files.pop(d.span.file), lines_of[d.span.file], layout, d.severity)
+            marks = files.pop(d.span.file)
+            out += _snippet(marks, sources.lines(d.span.file) or [], layout, d.severity)
     for path, marks in files.items():
         first = min(marks, key=lambda m: (m.line, m.col))
         if len(out) > 1:
             out.append(layout.empty())
         out.append(layout.location(":::", f"{path}:{first.line}:{first.col}"))
-        out += _snippet(marks, lines_of[path], layout, d.severity)
+        out += _snippet(marks, sources.lines(path) or [], layout, d.severity)
 
     footnotes = [("note", note) for note in (*orphan_notes, *d.notes)]
     if d.help:
         footnotes.append(("help", d.help))
-    footnotes += [("help", describe_fix(fix, sources, d.span)) for fix in d.fixes]
+    footnotes += [("help", _describe_fix(fix, sources, d.span)) for fix in d.fixes]
     if footnotes:
         if len(out) > 1:
             out.append(layout.empty())
@@ -296,8 +318,8 @@ def render_human(
     diags: Sequence[Diagnostic], sources: Mapping[str, str], color: bool = False
 ) -> str:
     """rustc-style text for a terminal; diagnostics separated by a blank line."""
-    style = _Style(color)
-    return "\n".join(_render_one(d, sources, style) for d in diags)
+    style, texts = _Style(color), _Sources(sources)
+    return "\n".join(_render_one(d, texts, style) for d in diags)
 
 
 # --- one line each ---------------------------------------------------------------------------
@@ -319,52 +341,48 @@ def _one_line(text: str) -> str:
 # --- JSON --------------------------------------------------------------------------------------
 
 
-def _line_starts(text: str) -> list[int]:
-    starts = [0]
-    for i, ch in enumerate(text):
-        if ch == "\n":
-            starts.append(i + 1)
-    return starts
+class _LineIndex:
+    """Line start offsets of each file in `sources`, computed once per file."""
+
+    def __init__(self, texts: Mapping[str, str]):
+        self.files = {path: SourceFile(path, text) for path, text in texts.items()}
+
+    def position(self, file: str, line: int, col: int, offset: int) -> dict[str, int]:
+        src = self.files.get(file)
+        # With the text at hand, offsets come from line:col, so spans built without
+        # offsets (start == end == 0) still get the right ones.
+        if src is not None:
+            starts, size = src.line_starts, len(src.text)
+            if line > len(starts):
+                offset = size
+            else:
+                offset = min(starts[max(line, 1) - 1] + max(col, 1) - 1, size)
+        return {"line": line, "col": col, "offset": offset}
+
+    def range(self, span: Span) -> dict[str, dict[str, int]]:
+        return {
+            "start": self.position(span.file, span.line, span.col, span.start),
+            "end": self.position(span.file, span.end_line, span.end_col, span.end),
+        }
 
 
-def _position(starts: list[int] | None, size: int, line: int, col: int, offset: int) -> dict:
-    if starts is not None:
-        if line > len(starts):
-            offset = size
-        else:
-            offset = min(starts[max(line, 1) - 1] + max(col, 1) - 1, size)
-    return {"line": line, "col": col, "offset": offset}
-
-
-def _range(span: Span, sources: Mapping[str, str]) -> dict:
-    text = sources.get(span.file)
-    # With the text at hand, offsets come from line:col, so spans built without
-    # offsets (start == end == 0) still get the right ones.
-    starts = _line_starts(text) if text is not None else None
-    size = len(text) if text is not None else 0
-    return {
-        "start": _position(starts, size, span.line, span.col, span.start),
-        "end": _position(starts, size, span.end_line, span.end_col, span.end),
-    }
-
-
-def _json_one(d: Diagnostic, sources: Mapping[str, str]) -> dict[str, Any]:
+def _json_one(d: Diagnostic, index: _LineIndex) -> dict[str, Any]:
     return {
         "code": d.code,
         "severity": d.severity.value,
         "message": d.message,
         "title": codes.title(d.code),
         "file": d.span.file if d.span is not None else None,
-        "range": _range(d.span, sources) if d.span is not None else None,
+        "range": index.range(d.span) if d.span is not None else None,
         "label": d.label,
         "labels": [
-            {"file": lb.span.file, "range": _range(lb.span, sources), "message": lb.message}
+            {"file": lb.span.file, "range": index.range(lb.span), "message": lb.message}
             for lb in d.labels
         ],
         "notes": list(d.notes),
         "help": d.help,
         "fixes": [
-            {"file": fx.span.file, "range": _range(fx.span, sources), "new_text": fx.new_text}
+            {"file": fx.span.file, "range": index.range(fx.span), "new_text": fx.new_text}
             for fx in d.fixes
         ],
     }
@@ -372,7 +390,8 @@ def _json_one(d: Diagnostic, sources: Mapping[str, str]) -> dict[str, Any]:
 
 def render_json(diags: Sequence[Diagnostic], sources: Mapping[str, str] | None = None) -> str:
     """`{"diagnostics": [...]}`; lines and columns 1-based, offsets 0-based, end exclusive."""
-    doc = {"diagnostics": [_json_one(d, sources or {}) for d in diags]}
+    index = _LineIndex(sources or {})
+    doc = {"diagnostics": [_json_one(d, index) for d in diags]}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -47,8 +47,15 @@ class Loader:
         self.sources: dict[str, str] = {}
         self.diagnostics: list[Diagnostic] = []
         self._loading: list[str] = []
+        self.real_paths: dict[str, str] = {}  # shown path -> file on disk (for editors)
 
     def display_path(self, path: Path) -> str:
+        """How diagnostics name a file: relative to the working folder, `<stdlib>/nn.mdl` for the stdlib."""
+        real = path.resolve()
+        try:
+            return f"<stdlib>/{real.relative_to(stdlib_dir().resolve())}"
+        except ValueError:
+            pass
         try:
             return str(path.resolve().relative_to(Path.cwd().resolve()))
         except ValueError:
@@ -79,6 +86,7 @@ class Loader:
 
     def load_text(self, text: str, shown: str, key: str, name: str) -> ModuleInfo:
         self.sources[shown] = text
+        self.real_paths[shown] = key
         tree, diags = parse(text, shown)
         self.diagnostics.extend(diags)
         info = ModuleInfo(shown, name, tree)

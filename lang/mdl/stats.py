@@ -133,11 +133,6 @@ def graph_stats(graph: Any, batch: int = 1) -> GraphStats:
     def book(scope: str, cost: Cost) -> None:
         own[scope] = own.get(scope, Cost()) + cost
 
-    for p in graph.params:
-        n, nbytes = _type_bytes(p.value.type, env)
-        cost = Cost(buffers=n, buffer_bytes=nbytes) if p.is_buffer else Cost(n, nbytes)
-        book(_owner(p.path), cost)
-
     for node in graph.nodes:
         if node.op == "const":
             book(node.scope, Cost())
@@ -152,6 +147,12 @@ def graph_stats(graph: Any, batch: int = 1) -> GraphStats:
             out_types = tuple(v.type for v in node.outputs)
             flops = _concrete(prim.flops(in_types, out_types, node.attrs), env)
         book(node.scope, Cost(flops=flops, activation_bytes=activation))
+
+    # After the nodes, so that rows come in the order the layers run.
+    for p in graph.params:
+        n, nbytes = _type_bytes(p.value.type, env)
+        cost = Cost(buffers=n, buffer_bytes=nbytes) if p.is_buffer else Cost(n, nbytes)
+        book(_owner(p.path), cost)
 
     return GraphStats(
         model=graph.name,

@@ -28,6 +28,7 @@ from .weights_io import (
     WeightsError,
     dump_safetensors,
     load_safetensors,
+    printable,
     read_safetensors,
     write_safetensors,
 )
@@ -156,7 +157,7 @@ def bind_weights(
         diags.append(
             Diagnostic(
                 "E0504",
-                f"unexpected weight `{key}`",
+                f"unexpected weight `{printable(key)}`",
                 notes=(note, "the model declares no parameter or buffer with this name"),
                 help=f"did you mean `{guess}`?" if guess else None,
             )

@@ -58,11 +58,11 @@ class WeightsError(Exception):
         self, code: str, message: str, path: str, key: str | None = None, help: str | None = None
     ):
         self.code = code
-        self.message = message
+        self.message = printable(message)
         self.path = path
         self.key = key
         self.help = help
-        super().__init__(f"{path}: error[{code}]: {message}")
+        super().__init__(f"{path}: error[{code}]: {self.message}")
 
     def to_diagnostic(self) -> Diagnostic:
         return Diagnostic(
@@ -71,6 +71,21 @@ class WeightsError(Exception):
             notes=(f"in weights file `{self.path}`",),
             help=self.help,
         )
+
+
+def printable(text: str, limit: int = 1000) -> str:
+    """`text` safe for a one-line message: names from a file may hold terminal escapes,
+    newlines or lone surrogates (escaped here) and be megabytes long (cut here)."""
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        elif ord(ch) <= 0xFF:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}")
+    shown = "".join(out)
+    return shown if len(shown) <= limit else shown[:limit] + "..."
 
 
 def _read_bytes(path: str) -> bytes:
@@ -214,13 +229,12 @@ def _parse_safetensors(buf: memoryview, where: str) -> tuple[dict[str, np.ndarra
         fail(f"`__metadata__` is a JSON {_json_kind(metadata)}, not an object of strings")
     for mk, mv in metadata.items():
         if not isinstance(mv, str):
-            fail(f"`__metadata__` value for `{_safe(mk)}` is a JSON {_json_kind(mv)}, not a string")
+            fail(f"`__metadata__` value for `{mk}` is a JSON {_json_kind(mv)}, not a string")
 
     plans: list[tuple[str, DType, tuple[int, ...], int, int]] = []
     for key, entry in header.items():
-        shown = _safe(key)
-        if shown != key:
-            fail(f"tensor name `{shown}` is not valid Unicode")
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in key):
+            fail(f"tensor name `{key}` is not valid Unicode")
         if not isinstance(entry, dict):
             fail(f"entry for tensor `{key}` is a JSON {_json_kind(entry)}, not an object", key)
         for field in ("dtype", "shape", "data_offsets"):
@@ -237,7 +251,7 @@ def _parse_safetensors(buf: memoryview, where: str) -> tuple[dict[str, np.ndarra
             )
         dtype = _ST_DTYPES.get(st_dtype)
         if dtype is None:
-            fail(f"tensor `{key}` has unknown dtype `{_safe(st_dtype)[:40]}`", key)
+            fail(f"tensor `{key}` has unknown dtype `{st_dtype[:40]}`", key)
         raw_shape = entry["shape"]
         if not isinstance(raw_shape, list) or not all(_is_count(d) for d in raw_shape):
             fail(f"tensor `{key}` has a shape that is not a list of non-negative integers", key)
@@ -273,11 +287,6 @@ def _parse_safetensors(buf: memoryview, where: str) -> tuple[dict[str, np.ndarra
         for key, dtype, shape, begin, end in plans
     }
     return tensors, dict(metadata)
-
-
-def _safe(text: str) -> str:
-    """`text` with lone surrogates (from JSON `\\ud800` escapes) made visible."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _check_overlaps(plans: list[tuple[str, DType, tuple[int, ...], int, int]], where: str) -> None:

@@ -71,7 +71,19 @@ def test_registry_entry_is_complete(name):
     assert prim.doc and prim.doc == prim.doc.strip()
 
 
-_KINDS = {"tensor", "tensors", "int", "float", "bool", "dtype", "dim", "ints", "dims", "axes", "any"}
+_KINDS = {
+    "tensor",
+    "tensors",
+    "int",
+    "float",
+    "bool",
+    "dtype",
+    "dim",
+    "ints",
+    "dims",
+    "axes",
+    "any",
+}
 
 # One valid use of every core op: operands, attrs, expected flops.
 FLOPS_CASES = {

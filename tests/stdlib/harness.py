@@ -58,7 +58,9 @@ def fn_source(call: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) 
     )
 
 
-def random_params(spec: Mapping[str, tuple[int, ...]], rng: np.random.Generator) -> dict[str, np.ndarray]:
+def random_params(
+    spec: Mapping[str, tuple[int, ...]], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Weights for a state-dict layout, drawn so that no default value hides a bug.
 
     Like the torch fixtures: parameters N(0, 0.5^2); running variances in
@@ -147,9 +149,14 @@ def prefixed(params: Mapping[str, np.ndarray], prefix: str = LAYER) -> dict[str,
     return {f"{prefix}.{k}": v for k, v in params.items()}
 
 
+def widen(x: np.ndarray) -> np.ndarray:
+    """A float32 input as float64 (for the reference); integer ids unchanged."""
+    return x.astype(np.float64) if x.dtype == np.float32 else x
+
+
 def as_f64(params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """float32 entries widened to float64 for an accurate reference; others unchanged."""
-    return {k: v.astype(np.float64) if v.dtype == np.float32 else v for k, v in params.items()}
+    return {k: widen(v) for k, v in params.items()}
 
 
 def assert_close(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> None:

@@ -106,7 +106,11 @@ def conv(
     o_per_group = out_c // groups
     for tap in itertools.product(*(range(k) for k in kernel)):
         window = tuple(
-            slice(tap[a] * dilation[a], tap[a] * dilation[a] + stride[a] * (out_size[a] - 1) + 1, stride[a])
+            slice(
+                tap[a] * dilation[a],
+                tap[a] * dilation[a] + stride[a] * (out_size[a] - 1) + 1,
+                stride[a],
+            )
             for a in range(rank)
         )
         for g in range(groups):
@@ -153,14 +157,21 @@ def embedding(ids: np.ndarray, p: Params) -> np.ndarray:
 
 def _pool_windows(padded: np.ndarray, kernel: int, stride: int, out_h: int, out_w: int):
     for i, j in itertools.product(range(kernel), repeat=2):
-        yield padded[:, :, i : i + stride * (out_h - 1) + 1 : stride, j : j + stride * (out_w - 1) + 1 : stride]
+        yield padded[
+            :,
+            :,
+            i : i + stride * (out_h - 1) + 1 : stride,
+            j : j + stride * (out_w - 1) + 1 : stride,
+        ]
 
 
 def _pool_out(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def max_pool2d(x: np.ndarray, kernel: int, stride: int | None = None, padding: int = 0) -> np.ndarray:
+def max_pool2d(
+    x: np.ndarray, kernel: int, stride: int | None = None, padding: int = 0
+) -> np.ndarray:
     stride = kernel if stride is None else stride
     out_h, out_w = (_pool_out(s, kernel, stride, padding) for s in x.shape[2:])
     pads = [(0, 0), (0, 0), (padding, padding), (padding, padding)]
@@ -201,7 +212,9 @@ def causal_self_attention(x: np.ndarray, p: Params, heads: int) -> np.ndarray:
     head_dim = dim // heads
     qkv = dense(x, sub(p, "qkv"))
     q, k, v = (
-        qkv[..., i * dim : (i + 1) * dim].reshape(batch, steps, heads, head_dim).transpose(0, 2, 1, 3)
+        qkv[..., i * dim : (i + 1) * dim]
+        .reshape(batch, steps, heads, head_dim)
+        .transpose(0, 2, 1, 3)
         for i in range(3)
     )
     scores = np.einsum("bhtd,bhsd->bhts", q, k) / math.sqrt(head_dim)

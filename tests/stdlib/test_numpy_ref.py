@@ -25,6 +25,7 @@ from harness import (
     gpt_block_spec,
     gpt_spec,
     random_params,
+    widen,
 )
 from safetensors.numpy import load_file
 
@@ -35,10 +36,14 @@ def test_activations_by_hand() -> None:
     x = np.array([-2.0, 0.0, 1.0])
     np.testing.assert_array_equal(ref.relu(x), [0.0, 0.0, 1.0])
     # sigmoid(0) = 1/2, sigmoid(ln 3) = 3/4, sigmoid(-ln 3) = 1/4
-    np.testing.assert_allclose(ref.sigmoid(np.array([0.0, math.log(3), -math.log(3)])), [0.5, 0.75, 0.25])
+    np.testing.assert_allclose(
+        ref.sigmoid(np.array([0.0, math.log(3), -math.log(3)])), [0.5, 0.75, 0.25]
+    )
     np.testing.assert_allclose(ref.silu(np.array([math.log(3)])), [0.75 * math.log(3)])
     # gelu(x) = x * Phi(x): Phi(0) = 1/2 and Phi(1) = 0.8413447460685429
-    np.testing.assert_allclose(ref.gelu(np.array([0.0, 1.0, -1.0])), [0.0, 0.8413447460685429, -0.15865525393145707])
+    np.testing.assert_allclose(
+        ref.gelu(np.array([0.0, 1.0, -1.0])), [0.0, 0.8413447460685429, -0.15865525393145707]
+    )
     # tanh form at x = 1: 0.5 * (1 + tanh(sqrt(2/pi) * 1.044715))
     expected = 0.5 * (1 + math.tanh(math.sqrt(2 / math.pi) * 1.044715))
     np.testing.assert_allclose(ref.gelu_tanh(np.array([1.0])), [expected])
@@ -49,13 +54,20 @@ def test_softmax_by_hand() -> None:
     x = np.array([[0.0, math.log(3)], [1000.0, 1000.0 + math.log(3)]])
     np.testing.assert_allclose(ref.softmax(x), [[0.25, 0.75], [0.25, 0.75]])
     np.testing.assert_allclose(ref.log_softmax(x), np.log([[0.25, 0.75], [0.25, 0.75]]))
-    np.testing.assert_allclose(ref.softmax(np.array([[0.0], [math.log(3)]]), axis=0), [[0.25], [0.75]])
+    np.testing.assert_allclose(
+        ref.softmax(np.array([[0.0], [math.log(3)]]), axis=0), [[0.25], [0.75]]
+    )
 
 
 def test_dense_by_hand() -> None:
-    p = {"weight": np.array([[1.0, 2.0], [0.0, -1.0], [3.0, 0.5]]), "bias": np.array([1.0, 0.0, -1.0])}
+    p = {
+        "weight": np.array([[1.0, 2.0], [0.0, -1.0], [3.0, 0.5]]),
+        "bias": np.array([1.0, 0.0, -1.0]),
+    }
     np.testing.assert_allclose(ref.dense(np.array([[2.0, 1.0]]), p), [[5.0, -1.0, 5.5]])
-    np.testing.assert_allclose(ref.dense(np.array([[2.0, 1.0]]), {"weight": p["weight"]}), [[4.0, -1.0, 6.5]])
+    np.testing.assert_allclose(
+        ref.dense(np.array([[2.0, 1.0]]), {"weight": p["weight"]}), [[4.0, -1.0, 6.5]]
+    )
 
 
 def test_conv1d_by_hand() -> None:
@@ -64,7 +76,9 @@ def test_conv1d_by_hand() -> None:
     # valid: 1-3, 2-4, 3-5
     np.testing.assert_allclose(ref.conv(x, w), [[[-2.0, -2.0, -2.0]]])
     # padding 1, stride 2, bias 10: taps over (0 1 2), (2 3 4), (4 5 0)
-    np.testing.assert_allclose(ref.conv(x, w, np.array([10.0]), stride=2, padding=1), [[[8.0, 8.0, 14.0]]])
+    np.testing.assert_allclose(
+        ref.conv(x, w, np.array([10.0]), stride=2, padding=1), [[[8.0, 8.0, 14.0]]]
+    )
     # dilation 2: 1-5
     np.testing.assert_allclose(ref.conv(x, w, dilation=2), [[[-4.0]]])
 
@@ -72,7 +86,9 @@ def test_conv1d_by_hand() -> None:
 def test_conv2d_groups_by_hand() -> None:
     x = np.stack([np.full((2, 2), 1.0), np.full((2, 2), 10.0)])[None]  # [1, 2, 2, 2]
     w = np.array([[[[1.0]]], [[[2.0]]]])  # depthwise 1x1: channel c scaled by c + 1
-    np.testing.assert_allclose(ref.conv(x, w, groups=2), [[np.full((2, 2), 1.0), np.full((2, 2), 20.0)]])
+    np.testing.assert_allclose(
+        ref.conv(x, w, groups=2), [[np.full((2, 2), 1.0), np.full((2, 2), 20.0)]]
+    )
     w_full = np.ones((1, 2, 2, 2))  # one output summing everything
     np.testing.assert_allclose(ref.conv(x, w_full), [[[[44.0]]]])
 
@@ -82,9 +98,18 @@ def test_norms_by_hand() -> None:
     p = {"weight": np.array([2.0, 2.0]), "bias": np.array([0.5, 0.5])}
     np.testing.assert_allclose(ref.layer_norm(x, p, eps=0.0), [[-1.5, 2.5]])
     # rms = sqrt((1 + 9) / 2) = sqrt(5)
-    np.testing.assert_allclose(ref.rms_norm(x, {"weight": np.array([1.0, 1.0])}, eps=0.0), x / math.sqrt(5))
-    bn = {"weight": np.array([2.0]), "bias": np.array([1.0]), "running_mean": np.array([1.0]), "running_var": np.array([4.0])}
-    np.testing.assert_allclose(ref.batch_norm(np.array([[[[5.0]]]]), bn, eps=0.0), [[[[5.0]]]])  # (5-1)/2*2+1
+    np.testing.assert_allclose(
+        ref.rms_norm(x, {"weight": np.array([1.0, 1.0])}, eps=0.0), x / math.sqrt(5)
+    )
+    bn = {
+        "weight": np.array([2.0]),
+        "bias": np.array([1.0]),
+        "running_mean": np.array([1.0]),
+        "running_var": np.array([4.0]),
+    }
+    np.testing.assert_allclose(
+        ref.batch_norm(np.array([[[[5.0]]]]), bn, eps=0.0), [[[[5.0]]]]
+    )  # (5-1)/2*2+1
 
 
 def test_pools_by_hand() -> None:
@@ -101,7 +126,9 @@ def test_pools_by_hand() -> None:
 
 def test_embedding_by_hand() -> None:
     table = {"weight": np.arange(6.0).reshape(3, 2)}
-    np.testing.assert_array_equal(ref.embedding(np.array([[2, 0]]), table), [[[4.0, 5.0], [0.0, 1.0]]])
+    np.testing.assert_array_equal(
+        ref.embedding(np.array([[2, 0]]), table), [[[4.0, 5.0], [0.0, 1.0]]]
+    )
 
 
 def test_attention_is_causal() -> None:
@@ -164,8 +191,7 @@ def test_every_fixture_has_a_reference() -> None:
 def test_reference_matches_torch(name: str) -> None:
     tensors = load_file(TORCH_FIXTURES / f"{name}.safetensors")
     x, expected = tensors.pop("__input__"), tensors.pop("__output__")
-    x64 = x.astype(np.float64) if x.dtype == np.float32 else x
-    actual = TORCH_REFERENCES[name](x64, as_f64(tensors)).astype(np.float32)
+    actual = TORCH_REFERENCES[name](widen(x), as_f64(tensors)).astype(np.float32)
     assert_close(actual, expected, rtol=1e-4, atol=1e-5)
 
 
@@ -198,7 +224,6 @@ def test_float32_arithmetic_meets_the_stdlib_tolerance(name: str) -> None:
     tensors = load_file(TORCH_FIXTURES / f"{name}.safetensors")
     x = tensors.pop("__input__")
     tensors.pop("__output__")
-    x64 = x.astype(np.float64) if x.dtype == np.float32 else x
     f32 = TORCH_REFERENCES[name](x, tensors)
-    f64 = TORCH_REFERENCES[name](x64, as_f64(tensors))
+    f64 = TORCH_REFERENCES[name](widen(x), as_f64(tensors))
     assert_close(f32, f64, rtol=1e-5, atol=1e-6)

@@ -1,7 +1,8 @@
 """The stdlib and example sources parse cleanly and declare the promised names.
 
-Runs the parser only (no checker), so it pins the public surface of stdlib/
-and the one-model-per-file rule of examples/ independently of later stages.
+The parser alone pins the public surface of stdlib/
+and the one-model-per-file rule of examples/; the checker and the formatter
+must accept every file as it is.
 """
 
 from __future__ import annotations
@@ -105,3 +106,21 @@ def test_each_example_has_exactly_one_model() -> None:
 def test_every_example_has_a_sample_input() -> None:
     inputs = {p.stem for p in (EXAMPLES / "inputs").glob("*.npy")}
     assert inputs == set(EXPECTED_MODELS)
+
+
+@pytest.mark.parametrize("path", STDLIB_FILES + EXAMPLE_FILES, ids=lambda p: p.name)
+def test_source_checks_without_diagnostics(path) -> None:
+    from mdl.api import check
+
+    diagnostics = check(str(path))
+    assert diagnostics == [], [str(d) for d in diagnostics]
+
+
+@pytest.mark.parametrize("path", STDLIB_FILES + EXAMPLE_FILES, ids=lambda p: p.name)
+def test_source_is_canonically_formatted(path) -> None:
+    from mdl.format import format_source
+
+    text = path.read_text(encoding="utf-8")
+    formatted, diagnostics = format_source(text, str(path))
+    assert diagnostics == []
+    assert formatted == text, f"run `mdlc fmt {path.name}`"

@@ -30,6 +30,7 @@ from harness import (
     mlp_spec,
     prefixed,
     random_params,
+    widen,
     write_source,
 )
 
@@ -57,7 +58,9 @@ def _normal(name: str, *shape: int, scale: float = 1.0) -> np.ndarray:
     return (scale * _rng(name).standard_normal(shape)).astype(np.float32)
 
 
-def fn_case(name: str, call: str, shape: tuple[int, ...], reference: Callable, scale: float = 3.0) -> Case:
+def fn_case(
+    name: str, call: str, shape: tuple[int, ...], reference: Callable, scale: float = 3.0
+) -> Case:
     x = _normal(name, *shape, scale=scale)
     return Case(name, fn_source(call, shape, shape), x, lambda x, p: reference(x))
 
@@ -72,7 +75,7 @@ def layer_case(
     imports: str = "import nn",
     in_type: str | None = None,
 ) -> Case:
-    out_shape = reference(x.astype(np.float64), as_f64(random_params(spec, _rng(name)))).shape
+    out_shape = reference(widen(x), as_f64(random_params(spec, _rng(name)))).shape
     source = layer_source(layer, x.shape, out_shape, imports=imports, in_type=in_type)
     return Case(name, source, x, reference, spec)
 
@@ -91,104 +94,206 @@ def _cases() -> list[Case]:
         # Logits in the hundreds: exp would overflow without the max shift.
         fn_case("softmax_large", "nn.softmax(x)", (4, 6), r.softmax, scale=300.0),
         fn_case("log_softmax", "nn.log_softmax(x)", (3, 10), r.log_softmax),
-        fn_case("log_softmax_axis0", "nn.log_softmax[axis=0](x)", (4, 3), lambda x: r.log_softmax(x, 0)),
+        fn_case(
+            "log_softmax_axis0", "nn.log_softmax[axis=0](x)", (4, 3), lambda x: r.log_softmax(x, 0)
+        ),
         fn_case("log_softmax_large", "nn.log_softmax(x)", (4, 6), r.log_softmax, scale=300.0),
         layer_case("dense", "nn.Dense[12, 7]", _normal("d", 3, 12), dense_spec(12, 7), r.dense),
         layer_case(
-            "dense_nobias", "nn.Dense[12, 7, bias=false]", _normal("dn", 3, 12),
-            dense_spec(12, 7, bias=False), r.dense,
+            "dense_nobias",
+            "nn.Dense[12, 7, bias=false]",
+            _normal("dn", 3, 12),
+            dense_spec(12, 7, bias=False),
+            r.dense,
         ),
         layer_case("dense_3d", "nn.Dense[8, 5]", _normal("d3", 2, 3, 8), dense_spec(8, 5), r.dense),
         layer_case(
-            "conv1d", "nn.Conv1d[4, 6, 3, stride=2, padding=1]", x4, conv_spec(6, 4, (3,)),
+            "conv1d",
+            "nn.Conv1d[4, 6, 3, stride=2, padding=1]",
+            x4,
+            conv_spec(6, 4, (3,)),
             lambda x, p: r.conv_layer(x, p, stride=2, padding=1),
         ),
         layer_case(
-            "conv1d_dilated_groups", "nn.Conv1d[4, 6, 3, dilation=2, groups=2, bias=false]", x4,
-            conv_spec(6, 2, (3,), bias=False), lambda x, p: r.conv_layer(x, p, dilation=2, groups=2),
+            "conv1d_dilated_groups",
+            "nn.Conv1d[4, 6, 3, dilation=2, groups=2, bias=false]",
+            x4,
+            conv_spec(6, 2, (3,), bias=False),
+            lambda x, p: r.conv_layer(x, p, dilation=2, groups=2),
         ),
         layer_case(
-            "conv2d", "nn.Conv2d[3, 5, 3, padding=1]", img, conv_spec(5, 3, (3, 3)),
+            "conv2d",
+            "nn.Conv2d[3, 5, 3, padding=1]",
+            img,
+            conv_spec(5, 3, (3, 3)),
             lambda x, p: r.conv_layer(x, p, padding=1),
         ),
         layer_case(
-            "conv2d_strided_dilated", "nn.Conv2d[3, 4, 3, stride=2, padding=2, dilation=2]", img,
-            conv_spec(4, 3, (3, 3)), lambda x, p: r.conv_layer(x, p, stride=2, padding=2, dilation=2),
+            "conv2d_strided_dilated",
+            "nn.Conv2d[3, 4, 3, stride=2, padding=2, dilation=2]",
+            img,
+            conv_spec(4, 3, (3, 3)),
+            lambda x, p: r.conv_layer(x, p, stride=2, padding=2, dilation=2),
         ),
         layer_case(
-            "conv2d_groups", "nn.Conv2d[6, 9, 3, padding=1, groups=3, bias=false]",
-            _normal("cg", 1, 6, 7, 7), conv_spec(9, 2, (3, 3), bias=False),
+            "conv2d_groups",
+            "nn.Conv2d[6, 9, 3, padding=1, groups=3, bias=false]",
+            _normal("cg", 1, 6, 7, 7),
+            conv_spec(9, 2, (3, 3), bias=False),
             lambda x, p: r.conv_layer(x, p, padding=1, groups=3),
         ),
         layer_case(
-            "conv2d_1x1", "nn.Conv2d[3, 8, 1, stride=2]", img, conv_spec(8, 3, (1, 1)),
+            "conv2d_1x1",
+            "nn.Conv2d[3, 8, 1, stride=2]",
+            img,
+            conv_spec(8, 3, (1, 1)),
             lambda x, p: r.conv_layer(x, p, stride=2),
         ),
-        layer_case("batchnorm2d", "nn.BatchNorm2d[5]", _normal("bn", 2, 5, 4, 3), bn_spec(5), r.batch_norm),
         layer_case(
-            "batchnorm2d_eps", "nn.BatchNorm2d[5, eps=0.1]", _normal("bne", 2, 5, 4, 3), bn_spec(5),
+            "batchnorm2d", "nn.BatchNorm2d[5]", _normal("bn", 2, 5, 4, 3), bn_spec(5), r.batch_norm
+        ),
+        layer_case(
+            "batchnorm2d_eps",
+            "nn.BatchNorm2d[5, eps=0.1]",
+            _normal("bne", 2, 5, 4, 3),
+            bn_spec(5),
             lambda x, p: r.batch_norm(x, p, eps=0.1),
         ),
-        layer_case("batchnorm1d", "nn.BatchNorm1d[5]", _normal("bn1", 4, 5), bn_spec(5), r.batch_norm),
-        layer_case("layernorm", "nn.LayerNorm[16]", _normal("ln", 2, 3, 16), ln_spec(16, ""), r.layer_norm),
         layer_case(
-            "layernorm_eps", "nn.LayerNorm[8, eps=0.5]", _normal("lne", 4, 8), ln_spec(8, ""),
+            "batchnorm1d", "nn.BatchNorm1d[5]", _normal("bn1", 4, 5), bn_spec(5), r.batch_norm
+        ),
+        layer_case(
+            "layernorm", "nn.LayerNorm[16]", _normal("ln", 2, 3, 16), ln_spec(16, ""), r.layer_norm
+        ),
+        layer_case(
+            "layernorm_eps",
+            "nn.LayerNorm[8, eps=0.5]",
+            _normal("lne", 4, 8),
+            ln_spec(8, ""),
             lambda x, p: r.layer_norm(x, p, eps=0.5),
         ),
-        layer_case("rmsnorm", "nn.RMSNorm[16]", _normal("rms", 2, 3, 16), {"weight": (16,)}, r.rms_norm),
         layer_case(
-            "rmsnorm_eps", "nn.RMSNorm[8, eps=0.5]", _normal("rmse", 4, 8), {"weight": (8,)},
+            "rmsnorm", "nn.RMSNorm[16]", _normal("rms", 2, 3, 16), {"weight": (16,)}, r.rms_norm
+        ),
+        layer_case(
+            "rmsnorm_eps",
+            "nn.RMSNorm[8, eps=0.5]",
+            _normal("rmse", 4, 8),
+            {"weight": (8,)},
             lambda x, p: r.rms_norm(x, p, eps=0.5),
         ),
         layer_case(
-            "embedding", "nn.Embedding[20, 8]", _rng("emb").integers(0, 20, (2, 5)), {"weight": (20, 8)},
-            r.embedding, in_type="i64[B, 5] in 0..20",
+            "embedding",
+            "nn.Embedding[20, 8]",
+            _rng("emb").integers(0, 20, (2, 5)),
+            {"weight": (20, 8)},
+            r.embedding,
+            in_type="i64[B, 5] in 0..20",
         ),
-        layer_case("maxpool2d", "nn.MaxPool2d[2]", _normal("mp", 2, 3, 8, 8), {}, lambda x, p: r.max_pool2d(x, 2)),
         layer_case(
-            "maxpool2d_s", "nn.MaxPool2d[3, stride=2, padding=1]", _normal("mps", 1, 2, 9, 9), {},
+            "maxpool2d",
+            "nn.MaxPool2d[2]",
+            _normal("mp", 2, 3, 8, 8),
+            {},
+            lambda x, p: r.max_pool2d(x, 2),
+        ),
+        layer_case(
+            "maxpool2d_s",
+            "nn.MaxPool2d[3, stride=2, padding=1]",
+            _normal("mps", 1, 2, 9, 9),
+            {},
             lambda x, p: r.max_pool2d(x, 3, 2, 1),
         ),
-        layer_case("avgpool2d", "nn.AvgPool2d[2]", _normal("ap", 2, 3, 8, 8), {}, lambda x, p: r.avg_pool2d(x, 2)),
         layer_case(
-            "avgpool2d_pad", "nn.AvgPool2d[3, stride=2, padding=1]", _normal("app", 1, 2, 9, 9), {},
+            "avgpool2d",
+            "nn.AvgPool2d[2]",
+            _normal("ap", 2, 3, 8, 8),
+            {},
+            lambda x, p: r.avg_pool2d(x, 2),
+        ),
+        layer_case(
+            "avgpool2d_pad",
+            "nn.AvgPool2d[3, stride=2, padding=1]",
+            _normal("app", 1, 2, 9, 9),
+            {},
             lambda x, p: r.avg_pool2d(x, 3, 2, 1),
         ),
         layer_case(
-            "avgpool2d_exclude_pad", "nn.AvgPool2d[3, stride=2, padding=1, count_include_pad=false]",
-            _normal("ape", 1, 2, 9, 9), {}, lambda x, p: r.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
-        ),
-        layer_case("global_avg_pool", "nn.GlobalAvgPool", _normal("gap", 2, 5, 4, 3), {}, lambda x, p: r.global_avg_pool(x)),
-        layer_case("flatten", "nn.Flatten", _normal("fl", 2, 3, 4, 4), {}, lambda x, p: r.flatten(x)),
-        layer_case("flatten_3d", "nn.Flatten", _normal("fl3", 2, 3, 5), {}, lambda x, p: r.flatten(x)),
-        layer_case(
-            "attention", "transformer.CausalSelfAttention[16, 4]", _normal("att", 2, 6, 16),
-            attention_spec(16), lambda x, p: r.causal_self_attention(x, p, 4), imports="import transformer",
+            "avgpool2d_exclude_pad",
+            "nn.AvgPool2d[3, stride=2, padding=1, count_include_pad=false]",
+            _normal("ape", 1, 2, 9, 9),
+            {},
+            lambda x, p: r.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
         ),
         layer_case(
-            "attention_one_head", "transformer.CausalSelfAttention[8, 1]", _normal("att1", 1, 5, 8),
-            attention_spec(8), lambda x, p: r.causal_self_attention(x, p, 1), imports="import transformer",
+            "global_avg_pool",
+            "nn.GlobalAvgPool",
+            _normal("gap", 2, 5, 4, 3),
+            {},
+            lambda x, p: r.global_avg_pool(x),
         ),
         layer_case(
-            "mlp", "transformer.Mlp[8, 32]", _normal("mlp", 2, 3, 8), mlp_spec(8, 32), r.mlp,
+            "flatten", "nn.Flatten", _normal("fl", 2, 3, 4, 4), {}, lambda x, p: r.flatten(x)
+        ),
+        layer_case(
+            "flatten_3d", "nn.Flatten", _normal("fl3", 2, 3, 5), {}, lambda x, p: r.flatten(x)
+        ),
+        layer_case(
+            "attention",
+            "transformer.CausalSelfAttention[16, 4]",
+            _normal("att", 2, 6, 16),
+            attention_spec(16),
+            lambda x, p: r.causal_self_attention(x, p, 4),
             imports="import transformer",
         ),
         layer_case(
-            "gpt_block", "transformer.GptBlock[16, 4]", _normal("gb", 2, 6, 16), gpt_block_spec(16),
-            lambda x, p: r.gpt_block(x, p, 4), imports="import transformer",
+            "attention_one_head",
+            "transformer.CausalSelfAttention[8, 1]",
+            _normal("att1", 1, 5, 8),
+            attention_spec(8),
+            lambda x, p: r.causal_self_attention(x, p, 1),
+            imports="import transformer",
         ),
         layer_case(
-            "basic_block_same", "resnet.BasicBlock[8, 8]", _normal("bbs", 2, 8, 6, 6),
-            block_spec(8, 8, shortcut=False), r.basic_block, imports="import resnet",
+            "mlp",
+            "transformer.Mlp[8, 32]",
+            _normal("mlp", 2, 3, 8),
+            mlp_spec(8, 32),
+            r.mlp,
+            imports="import transformer",
         ),
         layer_case(
-            "basic_block_down", "resnet.BasicBlock[8, 16, stride=2]", _normal("bbd", 2, 8, 6, 6),
-            block_spec(8, 16, shortcut=True), lambda x, p: r.basic_block(x, p, 2), imports="import resnet",
+            "gpt_block",
+            "transformer.GptBlock[16, 4]",
+            _normal("gb", 2, 6, 16),
+            gpt_block_spec(16),
+            lambda x, p: r.gpt_block(x, p, 4),
+            imports="import transformer",
+        ),
+        layer_case(
+            "basic_block_same",
+            "resnet.BasicBlock[8, 8]",
+            _normal("bbs", 2, 8, 6, 6),
+            block_spec(8, 8, shortcut=False),
+            r.basic_block,
+            imports="import resnet",
+        ),
+        layer_case(
+            "basic_block_down",
+            "resnet.BasicBlock[8, 16, stride=2]",
+            _normal("bbd", 2, 8, 6, 6),
+            block_spec(8, 16, shortcut=True),
+            lambda x, p: r.basic_block(x, p, 2),
+            imports="import resnet",
         ),
         # Channels change at stride 1: the projection is still needed.
         layer_case(
-            "basic_block_widen", "resnet.BasicBlock[4, 8]", _normal("bbw", 1, 4, 5, 5),
-            block_spec(4, 8, shortcut=True), r.basic_block, imports="import resnet",
+            "basic_block_widen",
+            "resnet.BasicBlock[4, 8]",
+            _normal("bbw", 1, 4, 5, 5),
+            block_spec(4, 8, shortcut=True),
+            r.basic_block,
+            imports="import resnet",
         ),
     ]
     return cases
@@ -207,7 +312,6 @@ def test_stdlib_matches_numpy(case: Case, tmp_path) -> None:
     params = random_params(case.spec, _rng(case.id))
     model = mdl.load(write_source(tmp_path, case.source), weights=prefixed(params), backend="ref")
     actual = model(case.x)
-    x64 = case.x.astype(np.float64) if case.x.dtype == np.float32 else case.x
-    expected = case.reference(x64, as_f64(params))
+    expected = case.reference(widen(case.x), as_f64(params))
     assert np.isfinite(expected).all()
     assert_close(actual, expected, RTOL, ATOL)

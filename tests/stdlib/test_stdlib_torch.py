@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from harness import EXAMPLES, TORCH_FIXTURES, assert_close, fn_source, layer_source, prefixed, write_source
+from harness import (
+    EXAMPLES,
+    TORCH_FIXTURES,
+    assert_close,
+    fn_source,
+    layer_source,
+    prefixed,
+    write_source,
+)
 from safetensors.numpy import load_file
 
 import mdl
@@ -87,7 +95,9 @@ def load_fixture(name: str) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarr
     return state, tensors["__input__"], tensors["__output__"]
 
 
-def wrapper_source(case: TorchCase, state: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> str:
+def wrapper_source(
+    case: TorchCase, state: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray
+) -> str:
     if case.call:
         return fn_source(case.call, x.shape, y.shape)
     in_type = None

@@ -136,8 +136,14 @@ def truncated_moments(alpha: float, beta: float) -> tuple[float, float]:
 
 @pytest.mark.parametrize(
     ("std", "mean", "a", "b"),
-    [(1.0, 0.0, -2.0, 2.0), (0.02, 0.0, -2.0, 2.0), (1.0, 0.0, -1.0, 0.5), (1.0, 0.0, 3.0, 4.0),
-     (2.0, 1.0, -9.0, -7.0), (0.5, 0.0, -0.1, 0.1)],  # fmt: skip
+    [
+        (1.0, 0.0, -2.0, 2.0),
+        (0.02, 0.0, -2.0, 2.0),
+        (1.0, 0.0, -1.0, 0.5),
+        (1.0, 0.0, 3.0, 4.0),
+        (2.0, 1.0, -9.0, -7.0),
+        (0.5, 0.0, -0.1, 0.1),
+    ],  # fmt: skip
 )
 def test_trunc_normal_matches_the_truncated_distribution(std, mean, a, b):
     x = draw("trunc_normal", (200_000,), std, mean, a, b)
@@ -205,7 +211,9 @@ def test_unknown_initialiser_is_a_key_error():
 def model_specs() -> list[ParamSpec]:
     return [
         ParamSpec("fc1.weight", F32, (32, 64), init=InitSpec("kaiming_uniform")),
-        ParamSpec("fc1.bias", F32, (32,), init=InitSpec("torch_linear_bias", (), (("fan_in", 64),))),
+        ParamSpec(
+            "fc1.bias", F32, (32,), init=InitSpec("torch_linear_bias", (), (("fan_in", 64),))
+        ),
         ParamSpec("ln.weight", F32, (32,), init=InitSpec("ones")),
         ParamSpec("ln.bias", F32, (32,), init=InitSpec("zeros")),
         ParamSpec("bn.running_mean", F32, (32,), is_buffer=True, init=InitSpec("zeros")),

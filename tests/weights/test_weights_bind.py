@@ -147,7 +147,9 @@ def test_pytorch_state_dict_with_integer_scalar_buffer_loads_strictly(tmp_path):
     bound, diags = bind_weights(batchnorm_specs(), read_weights(path), str(path))
     assert diags == []
     assert bound["bn.num_batches_tracked"].dtype == np.int64
-    assert bound["bn.num_batches_tracked"].shape == () and int(bound["bn.num_batches_tracked"]) == 1234
+    assert (
+        bound["bn.num_batches_tracked"].shape == () and int(bound["bn.num_batches_tracked"]) == 1234
+    )
     np.testing.assert_array_equal(bound["bn.running_var"], state["bn.running_var"])
 
 
@@ -172,7 +174,15 @@ def test_foreign_values_are_dtype_errors_not_crashes():
     assert codes(diags) == [
         ("E0506", "wrong dtype for weight `a`: expected f32[2], found f64[2]"),
         ("E0506", "wrong dtype for weight `b`: expected f32[2], found uint8[2]"),
-        ("E0506", "wrong dtype for weight `c`: expected f32[2], found a value that is not an array"),
+        (
+            "E0506",
+            "wrong dtype for weight `c`: expected f32[2], found a value that is not an array",
+        ),
     ]
     assert bound["d"].dtype == np.dtype("float32") and bound["d"].dtype.isnative
     assert bound["d"].tolist() == [0.0, 1.0]
+
+
+def test_unexpected_names_are_printed_safely():
+    _, diags = bind_weights([], {"evil\x1b[31m\nname": np.zeros(1)}, "w")
+    assert [d.message for d in diags] == ["unexpected weight `evil\\x1b[31m\\x0aname`"]

@@ -4,6 +4,7 @@ and the hostile corpus (every broken file gives its own error code)."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import struct
 import zipfile
@@ -303,3 +304,20 @@ def test_every_truncation_is_an_error():
         for cut in range(len(valid)):
             with pytest.raises(WeightsError):
                 read(valid[:cut])
+
+
+def test_names_from_files_cannot_inject_terminal_escapes_or_lines():
+    header = b'{"\\u001b[2J\\nx":{"dtype":"F99","shape":[],"data_offsets":[0,0]}}'
+    with pytest.raises(WeightsError) as err:
+        read_safetensors(struct.pack("<Q", len(header)) + header)
+    assert err.value.key == "\x1b[2J\nx"
+    assert "`\\x1b[2J\\x0ax`" in err.value.message
+    assert err.value.message.isprintable()
+
+
+def test_huge_names_are_cut_in_messages():
+    name = "n" * 100_000
+    header = json.dumps({name: {"dtype": "F99", "shape": [], "data_offsets": [0, 0]}}).encode()
+    with pytest.raises(WeightsError) as err:
+        read_safetensors(struct.pack("<Q", len(header)) + header)
+    assert err.value.key == name and len(err.value.message) < 1100

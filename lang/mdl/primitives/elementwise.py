@@ -30,7 +30,7 @@ NUMERIC = FLOAT | INT
 BOOL = frozenset({DType.BOOL})
 ANY = frozenset(DType)
 
-_WANTED = {FLOAT: "float", INT: "integer", NUMERIC: "int or float", BOOL: "bool"}
+_WANTED = {FLOAT: "a float", INT: "an integer", NUMERIC: "an int or float", BOOL: "a bool"}
 
 # Operator spelling of binary primitives, for messages and labels.
 SYMBOLS = {
@@ -59,16 +59,16 @@ def require_dtype(op: str, t: TensorType, allowed: frozenset[DType], arg: int | 
     """E0202 unless `t`'s dtype is in `allowed`, with the conversion that would fix it."""
     if t.dtype in allowed:
         return
-    wanted = _WANTED.get(allowed, " or ".join(sorted(str(d) for d in allowed)))
+    wanted = _WANTED.get(allowed, "a " + " or ".join(sorted(str(d) for d in allowed)))
     if allowed <= BOOL:
         fix = "compare to get a bool, for example `x != 0`"
-    elif DType.F32 in allowed:
-        fix = "convert it with `cast(x, f32)`"
-    else:
+    elif DType.I64 in allowed and not t.dtype.is_float:
         fix = "convert it with `cast(x, i64)`"
+    else:
+        fix = "convert it with `cast(x, f32)`"
     raise ShapeError(
         "E0202",
-        f"{op_text(op)} expects a {wanted} tensor, found `{t.dtype}`",
+        f"{op_text(op)} expects {wanted} tensor, found `{t.dtype}`",
         arg=arg,
         label=f"{t}",
         help=fix,

@@ -19,15 +19,12 @@ from ..dims import Dim, dim_product
 from ..shapes import normalize_axis, num_elements, shape_str
 from ..types import DType, TensorType
 from .elementwise import known_int, no_flops, positive_dims, same_dtype
+from .reduce import normalize_axes
 from .registry import Param, Primitive, ShapeError, register
 
 
 def _axis(op: str, axis: Any, rank: int) -> int:
-    axis = known_int(op, "axis", axis)
-    try:
-        return normalize_axis(axis, rank)
-    except IndexError as e:
-        raise ShapeError("E0305", f"{e} in `{op}`", kwarg="axis", label=f"axis {axis}") from None
+    return normalize_axes(op, rank, (axis,), "axis")[0]
 
 
 # ---------------------------------------------------------------------------
@@ -452,7 +449,11 @@ def _slice_infer(operands: list[TensorType], attrs: dict[str, Any]) -> tuple[Ten
             )
         if span == 0:
             raise ShapeError(
-                "E0313", f"{where} is empty", kwarg="stops", notes=("tensors cannot be empty",)
+                "E0313",
+                f"{where} is empty",
+                kwarg="stops",
+                label="no elements",
+                notes=("tensors cannot be empty",),
             )
         out.append(span if step == 1 else (span + (step - 1)).floordiv(step))
     return (TensorType(x.dtype, tuple(out)),)

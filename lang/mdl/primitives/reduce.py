@@ -19,7 +19,7 @@ import numpy as np
 from ..dims import Dim
 from ..shapes import normalize_axis, num_elements
 from ..types import DType, TensorType
-from .elementwise import FLOAT, NUMERIC, as_result, compute_dtype, require_dtype
+from .elementwise import FLOAT, NUMERIC, as_result, compute_dtype, known_int, require_dtype
 from .registry import EvalError, Param, Primitive, ShapeError, register
 
 
@@ -30,14 +30,16 @@ def normalize_axes(op: str, x_rank: int, axes: Any, param: str = "axes") -> tupl
         return tuple(range(x_rank))
     seen: set[int] = set()
     for axis in axes:
+        axis = known_int(op, param, axis)
         try:
             norm = normalize_axis(axis, x_rank)
-        except IndexError as e:
+        except IndexError:
+            valid = f"valid axes are {-x_rank} to {x_rank - 1}" if x_rank else "a 0-d tensor"
             raise ShapeError(
                 "E0305",
-                f"{e} in `{op}`",
+                f"axis {axis} is out of range for `{op}` of a rank {x_rank} tensor",
                 kwarg=param,
-                label=f"axis {axis}",
+                label=f"{valid}" if x_rank else "a 0-d tensor has no axes",
             ) from None
         if norm in seen:
             raise ShapeError(
@@ -121,11 +123,13 @@ _REDUCTIONS = {
 
 
 def _reduction(name: str, allowed: frozenset[DType], doc: str) -> Primitive:
+    shown = name.removeprefix("reduce_")  # messages use the name users call: `sum`
+
     def infer(operands: list[TensorType], attrs: dict[str, Any]) -> tuple[TensorType, ...]:
         (x,) = operands
-        require_dtype(name, x, allowed, 0)
-        axes = normalize_axes(name, x.rank, attrs["axes"])
-        keep = _check_keep(name, attrs["keep"])
+        require_dtype(shown, x, allowed, 0)
+        axes = normalize_axes(shown, x.rank, attrs["axes"])
+        keep = _check_keep(shown, attrs["keep"])
         return (TensorType(x.dtype, reduced_shape(x.shape, axes, keep)),)
 
     def evaluate(arrays: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray, ...]:
@@ -147,7 +151,7 @@ def _reduction(name: str, allowed: frozenset[DType], doc: str) -> Primitive:
         flops=input_elements,
         extra={
             "aliases": {"axis": "axes"},
-            "canonical": lambda ranks, attrs: _canonical_axes(ranks, attrs, name),
+            "canonical": lambda ranks, attrs: _canonical_axes(ranks, attrs, shown),
         },
     )
 
