@@ -81,20 +81,24 @@ def _extension(path: str, allowed: Sequence[str], what: str) -> str:
 
 
 def write_file(path: str, data: bytes) -> Diagnostic | None:
-    """Replace `path` atomically (temporary file + rename), keeping its permission bits."""
-    folder = os.path.dirname(os.path.abspath(path))
+    """Replace `path` atomically (temporary file + rename), keeping its permission bits.
+
+    A symbolic link is followed, so the file it points to is replaced, not the link.
+    """
+    target = os.path.realpath(path)
     tmp = None
     try:
         try:
-            mode = os.stat(path).st_mode & 0o7777
-        except OSError:
-            mode = None
-        fd, tmp = tempfile.mkstemp(prefix=".mdlc-", suffix=".tmp", dir=folder)
+            mode = os.stat(target).st_mode & 0o7777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask  # what a plain open() would have created
+        fd, tmp = tempfile.mkstemp(prefix=".mdlc-", suffix=".tmp", dir=os.path.dirname(target))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
         tmp = None
     except OSError as e:
         return Diagnostic("E0702", f"cannot write `{path}`: {(e.strerror or str(e)).lower()}")
@@ -114,8 +118,12 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     from .render import render_json, summary_line
 
     everything: list[Diagnostic] = []
+    seen: set[Diagnostic] = set()
     for path in args.files:
-        _, diags = _front_end(path, args.defines, console)
+        _, found = _front_end(path, args.defines, console)
+        # A module imported by several of the files is reported once.
+        diags = [d for d in found if d not in seen]
+        seen.update(diags)
         if args.format != "json":
             console.report(diags, fmt=args.format)
         everything.extend(diags)

@@ -8,12 +8,13 @@ their arguments matched against the declared types.
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .diagnostics import Label
 from .dims import Dim
+from .elab_scope import Frame, Scope
 from .graph import Parameter
 from .initializers import INITIALIZER_NAMES, InitError, InitSpec, validate_init
 from .primitives.registry import REGISTRY, Scalar, ShapeError
@@ -33,9 +34,6 @@ from .values import (
     Tensor,
     describe,
 )
-
-if TYPE_CHECKING:
-    from .elaborate import Frame, Scope
 
 MAX_CALL_DEPTH = 64
 _FOLDABLE = frozenset(
@@ -263,9 +261,15 @@ class CallsMixin:
             if v is POISON:
                 return POISON
             if not isinstance(v, Tensor):
-                return self.err("E0203", f"argument `{p.name.name}` of `{decl.name.name}` must be a tensor, "
-                                f"found {describe(v)}", arg_span)
-            newb = self.check_declared(p.type, v, scope, bindings, f"argument `{p.name.name}`", at=arg_span)
+                return self.err(
+                    "E0203",
+                    f"argument `{p.name.name}` of `{decl.name.name}` must be a tensor, "
+                    f"found {describe(v)}",
+                    arg_span,
+                )
+            newb = self.check_declared(
+                p.type, v, scope, bindings, f"argument `{p.name.name}`", at=arg_span
+            )
             if newb is None:
                 return POISON
             bindings = newb
@@ -411,10 +415,14 @@ class CallsMixin:
 
         for i in range(start, len(self.diags)):
             d = self.diags[i]
-            if d.span is not None and d.span.file != call_span.file and not any(
-                    lab.span.file == call_span.file for lab in d.labels):
-                self.diags[i] = replace(d, labels=d.labels + (
-                    Label(call_span, f"in this use of `{decl.name.name}`"),))
+            if (
+                d.span is not None
+                and d.span.file != call_span.file
+                and not any(lab.span.file == call_span.file for lab in d.labels)
+            ):
+                self.diags[i] = replace(
+                    d, labels=d.labels + (Label(call_span, f"in this use of `{decl.name.name}`"),)
+                )
 
     # ------------------------------------------------------------------ parameters
     def declare_param(self, st: ast.ParamDecl, frame: Frame, scope: Scope) -> None:
@@ -472,8 +480,12 @@ class CallsMixin:
             try:
                 validate_init(init, [int(d) for d in dims], dtype)
             except (InitError, KeyError) as ie:
-                self.err("E0402", f"initialiser `{init.name}` cannot initialise `{st.name.name}`: "
-                         f"{ie.args[0] if ie.args else ie}", st.init.span if st.init else st.span)
+                self.err(
+                    "E0402",
+                    f"initialiser `{init.name}` cannot initialise `{st.name.name}`: "
+                    f"{ie.args[0] if ie.args else ie}",
+                    st.init.span if st.init else st.span,
+                )
         path = f"{frame.path}.{st.name.name}" if frame.path else st.name.name
         tt = TensorType(dtype, tuple(dims))
         existing = self.params.get(path)
@@ -556,7 +568,7 @@ class CallsMixin:
             pos_in.append(self._to_bind(v, typed))
         kw_in = {k: self._to_bind(v, typed) for k, (v, _) in kwargs.items()}
         try:
-            operands, attrs = bind(prim, pos_in, kw_in)
+            operands, attrs = bind(prim, pos_in, kw_in, name=name)
         except ShapeError as se:
             return self._shape_error(se, args, kwargs, span)
         if prim.name in _FOLDABLE and operands and all(isinstance(o, Scalar) for o in operands):
@@ -615,6 +627,10 @@ class CallsMixin:
         try:
             outs = prim.infer([v.type for v in values], attrs)
         except ShapeError as se:
+            if args is not None:
+                from .primitives import relocate
+
+                se = relocate(se, prim, len(args), (kwargs or {}).keys())
             return self._shape_error(se, args or [], kwargs or {}, span, op_span)
         node = self.graph.add_node(
             op, [v.value for v in values], tuple(outs), attrs, self.scope_path, span

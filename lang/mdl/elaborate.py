@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 from .diagnostics import Diagnostic, Fix, Label
 from .dims import Dim
 from .elab_calls import CallsMixin
+from .elab_exprs import MAX_UNROLL, ExprsMixin, _const_int
+from .elab_scope import Frame, Scope
+from .elab_types import TypesMixin
 from .graph import Graph, Input
 from .resolve import ImportedDecl, ModuleInfo
-from .shapes import MatchError, Variadic, Wildcard, match_shape
 from .span import Span
 from .syntax import ast
 from .types import DType, TensorType
@@ -41,8 +42,6 @@ from .values import (
     describe,
 )
 
-MAX_UNROLL = 100_000
-
 BUILTIN_CONSTANTS: dict[str, Any] = {
     "inf": math.inf,
     "nan": math.nan,
@@ -51,54 +50,13 @@ BUILTIN_CONSTANTS: dict[str, Any] = {
 }
 
 
-@dataclass(eq=False)
-class Scope:
-    parent: Scope | None
-    vars: dict[str, Any] = field(default_factory=dict)
-
-    def lookup(self, name: str) -> tuple[bool, Any]:
-        s: Scope | None = self
-        while s is not None:
-            if name in s.vars:
-                return True, s.vars[name]
-            s = s.parent
-        return False, None
-
-    def assign(self, name: str, value: Any) -> bool:
-        s: Scope | None = self
-        while s is not None:
-            if name in s.vars:
-                s.vars[name] = value
-                return True
-            s = s.parent
-        return False
-
-    def names(self) -> list[str]:
-        out: list[str] = []
-        s: Scope | None = self
-        while s is not None:
-            out.extend(s.vars)
-            s = s.parent
-        return out
-
-
-@dataclass(eq=False)
-class Frame:
-    """Where evaluation happens: the module, the layer instance path, the kind of body."""
-
-    module: ModuleInfo
-    path: str  # parameter path prefix: "" at model level, "blocks.0" inside an instance
-    kind: str  # model, layer, fn
-    anonymous: bool = False  # a layer called without a binding: may not declare params
-
-
 class _Return(Exception):
     def __init__(self, values: tuple[Any, ...], span: Span):
         self.values = values
         self.span = span
 
 
-class Elaborator(CallsMixin):
+class Elaborator(CallsMixin, TypesMixin, ExprsMixin):
     def __init__(self) -> None:
         self.diags: list[Diagnostic] = []
         self.graph = Graph("")
@@ -261,138 +219,6 @@ class Elaborator(CallsMixin):
                 continue
             self.check_declared(texpr, v, scope, {}, f"output `{name}`")
             self.graph.outputs.append((name, v.value))
-
-    # ------------------------------------------------------------------ types
-    def dtype_of(self, ident: ast.Ident) -> Any:
-        d = DType.parse(ident.name)
-        if d is None:
-            close = difflib.get_close_matches(ident.name, [x.value for x in DType], n=1)
-            return self.err(
-                "E0116",
-                f"unknown dtype `{ident.name}`",
-                ident.span,
-                help=f"did you mean `{close[0]}`?"
-                if close
-                else "dtypes are f16, bf16, f32, f64, i32, i64 and bool",
-            )
-        return d
-
-    def eval_dim(self, d: ast.DimExpr, scope: Scope, bind_free: bool = False) -> Any:
-        match d:
-            case ast.DimInt():
-                return Dim.of(d.value)
-            case ast.DimName():
-                found, v = scope.lookup(d.name)
-                if found:
-                    if isinstance(v, bool) or not isinstance(v, int | Dim):
-                        return self.err("E0205", f"`{d.name}` is {describe(v)}, not a dim", d.span)
-                    return Dim.of(v)
-                if bind_free:
-                    return Dim.sym(d.name)
-                return self.err("E0101", f"unknown dim `{d.name}`", d.span)
-            case ast.DimBinary():
-                a = self.eval_dim(d.left, scope, bind_free)
-                b = self.eval_dim(d.right, scope, bind_free)
-                if a is POISON or b is POISON:
-                    return POISON
-                return self.dim_arith(d.op, a, b, d.span)
-            case ast.DimVariadic():
-                return self.err("E0011", "`*` dims are only allowed in parameter types", d.span)
-        return POISON
-
-    def dim_arith(self, op: str, a: Dim, b: Dim, span: Span) -> Any:
-        match op:
-            case "+":
-                return a + b
-            case "-":
-                return a - b
-            case "*":
-                return a * b
-            case "//" | "/":
-                if b.is_const and int(b) == 0:
-                    return self.err("E0210", "division by zero in a dim expression", span)
-                if op == "//":
-                    return a.floordiv(b)
-                q = a.exact_div(b)
-                if q is None and self.generic and not (a.is_const and b.is_const):
-                    return a.floordiv(b)  # may divide once the arguments are known
-                if q is None:
-                    return self.err(
-                        "E0306",
-                        f"`{a}` is not divisible by `{b}`",
-                        span,
-                        help="use `//` for floor division, or choose dims that divide",
-                    )
-                return q
-        return POISON
-
-    def type_pattern(self, t: ast.TensorTypeExpr, scope: Scope) -> Any:
-        """A declared tensor type -> (dtype, shape pattern) with unbound names left as symbols."""
-        dtype = self.dtype_of(t.dtype)
-        items: list[Any] = []
-        for d in t.dims:
-            match d:
-                case ast.DimVariadic():
-                    items.append(Variadic(d.name))
-                case ast.DimName(name="_"):
-                    items.append(Wildcard())
-                case _:
-                    dim = self.eval_dim(d, scope, bind_free=True)
-                    if dim is POISON:
-                        return POISON
-                    items.append(dim)
-        if dtype is POISON:
-            return POISON
-        if sum(isinstance(i, Variadic) for i in items) > 1:
-            return self.err("E0011", "at most one `*` dim per type", t.span)
-        return dtype, items
-
-    def check_declared(
-        self,
-        texpr: ast.TypeExpr,
-        v: Tensor,
-        scope: Scope,
-        bindings: dict[str, Any],
-        what: str,
-        at: Span | None = None,
-    ) -> dict[str, Any] | None:
-        """Match a tensor against its declared type; returns the extended dim bindings.
-
-        `at` is where the tensor comes from (a call's argument); the declaration gets a label.
-        """
-        if isinstance(texpr, ast.ScalarTypeExpr):
-            dtype = self.dtype_of(texpr.name)
-            if dtype is POISON:
-                return None
-            pattern: Any = (dtype, [])
-        else:
-            pattern = self.type_pattern(texpr, scope)
-            if pattern is POISON:
-                return None
-        dtype, items = pattern
-        where = at or texpr.span
-        decl_label = (Label(texpr.span, "declared here"),) if at is not None else ()
-        if v.type.dtype != dtype:
-            self.err(
-                "E0201",
-                f"{what} has dtype `{v.type.dtype}` but is declared `{dtype}`",
-                where,
-                label=f"found `{v.type}`",
-                labels=decl_label,
-                help=f"convert it with `cast(x, {dtype})`",
-            )
-            return None
-        try:
-            return match_shape(items, v.type.shape, bindings)
-        except MatchError as e:
-            self.err(
-                "E0314",
-                f"{what} does not match its declared type `{_type_text(texpr)}`",
-                where,
-                label=f"found `{v.type}`: {e.message}",
-                labels=decl_label,
-            )
-            return None
 
     # ------------------------------------------------------------------ bodies
     def run_body(self, decl: ast.Decl, frame: Frame, scope: Scope) -> Any:
@@ -599,232 +425,9 @@ class Elaborator(CallsMixin):
             return LayerRef(v, mod)
         return v  # a module
 
-    def eval_unary(self, e: ast.Unary, frame: Frame, scope: Scope) -> Any:
-        v = self.eval_expr(e.operand, frame, scope)
-        if v is POISON:
-            return POISON
-        if e.op == "not":
-            if isinstance(v, bool):
-                return not v
-            if isinstance(v, Tensor):
-                return self.call_primitive("logical_not", [(v, e.operand.span)], {}, e.span)
-            return self.err("E0205", f"`not` needs a bool, found {describe(v)}", e.operand.span)
-        if isinstance(v, Tensor):
-            return self.call_primitive("neg", [(v, e.operand.span)], {}, e.span)
-        if isinstance(v, int | float | Dim) and not isinstance(v, bool):
-            return -v
-        return self.err("E0205", f"cannot negate {describe(v)}", e.operand.span)
-
-    def eval_binary(self, e: ast.Binary, frame: Frame, scope: Scope) -> Any:
-        if e.op in ("and", "or"):
-            return self.eval_logic(e, frame, scope)
-        a = self.eval_expr(e.left, frame, scope)
-        b = self.eval_expr(e.right, frame, scope)
-        if a is POISON or b is POISON:
-            return POISON
-        if e.op == "..":
-            if not (_is_intlike(a) and _is_intlike(b)):
-                return self.err("E0205", "range bounds must be compile-time integers", e.span)
-            return RangeVal(Dim.of(a), Dim.of(b))
-        if isinstance(a, Tensor) or isinstance(b, Tensor) or e.op == "@":
-            from .primitives import OPERATORS
-
-            return self.call_primitive(
-                OPERATORS[e.op],
-                [(a, e.left.span), (b, e.right.span)],
-                {},
-                e.span,
-                op_span=e.op_span,
-            )
-        return self.ct_binary(e, a, b)
-
-    def eval_logic(self, e: ast.Binary, frame: Frame, scope: Scope) -> Any:
-        a = self.eval_expr(e.left, frame, scope)
-        if a is POISON:
-            return POISON
-        if not isinstance(a, bool):
-            return self.err(
-                "E0207",
-                f"`{e.op}` needs compile-time bools, found {describe(a)}",
-                e.left.span,
-                help="for bool tensors use `logical_and(a, b)` / `logical_or(a, b)`",
-            )
-        if (e.op == "and" and not a) or (e.op == "or" and a):
-            return a
-        b = self.eval_expr(e.right, frame, scope)
-        if b is POISON:
-            return POISON
-        if not isinstance(b, bool):
-            return self.err(
-                "E0207", f"`{e.op}` needs compile-time bools, found {describe(b)}", e.right.span
-            )
-        return b
-
-    def ct_binary(self, e: ast.Binary, a: Any, b: Any) -> Any:
-        op = e.op
-        numeric = (int, float, Dim)
-        if op in ("==", "!="):
-            eq = _ct_equal(a, b)
-            if eq is None and self.generic:
-                return POISON  # decided only once the arguments are known
-            if eq is None:
-                return self.err("E0207", f"cannot decide `{a} {op} {b}` at compile time", e.span)
-            return eq if op == "==" else not eq
-        if (
-            not (isinstance(a, numeric) and isinstance(b, numeric))
-            or isinstance(a, bool)
-            or isinstance(b, bool)
-        ):
-            return self.err(
-                "E0205", f"`{op}` is not defined for {describe(a)} and {describe(b)}", e.op_span
-            )
-        if _is_intlike(a) and _is_intlike(b):
-            a, b = Dim.of(a), Dim.of(b)
-            if op in ("+", "-", "*", "/", "//"):
-                return self.dim_arith(op, a, b, e.span)
-            if op == "%":
-                if not (a.is_const and b.is_const):
-                    return self.err("E0204", "`%` needs constant dims", e.span)
-                if int(b) == 0:
-                    return self.err("E0210", "modulo by zero", e.span)
-                return Dim.of(int(a) % int(b))
-            if op == "**":
-                if not (a.is_const and b.is_const) or int(b) < 0:
-                    return self.err(
-                        "E0204", "`**` on dims needs constant, non-negative exponents", e.span
-                    )
-                return Dim.of(int(a) ** int(b))
-            if not (a.is_const and b.is_const):
-                if self.generic:
-                    return POISON
-                return self.err("E0207", f"cannot decide `{a} {op} {b}` at compile time", e.span)
-        x, y = _to_number(a), _to_number(b)
-        if x is None or y is None:
-            return self.err("E0204", f"`{a} {op} {b}` needs constant values", e.span)
-        try:
-            match op:
-                case "+":
-                    return x + y
-                case "-":
-                    return x - y
-                case "*":
-                    return x * y
-                case "/":
-                    return x / y
-                case "//":
-                    return x // y
-                case "%":
-                    return x % y
-                case "**":
-                    return x**y
-                case "<":
-                    return x < y
-                case "<=":
-                    return x <= y
-                case ">":
-                    return x > y
-                case ">=":
-                    return x >= y
-        except ZeroDivisionError:
-            return self.err("E0210", "division by zero in a compile-time expression", e.span)
-        except OverflowError:
-            return self.err("E0409", "compile-time value overflows", e.span)
-        return self.err("E0205", f"unsupported operator `{op}`", e.op_span)
-
-    def eval_listcomp(self, e: ast.ListComp, frame: Frame, scope: Scope) -> Any:
-        it = self.eval_expr(e.iterable, frame, scope)
-        if it is POISON:
-            return POISON
-        if isinstance(it, RangeVal):
-            if not (_const_int(it.start) and _const_int(it.stop)):
-                return self.err(
-                    "E0401", "list bounds must be compile-time constants", e.iterable.span
-                )
-            items: list[Any] = [Dim.of(i) for i in it.items()]
-        elif isinstance(it, list | tuple):
-            items = list(it)
-        else:
-            return self.err("E0401", f"cannot iterate over {describe(it)}", e.iterable.span)
-        if len(items) > MAX_UNROLL:
-            return self.err(
-                "E0409", f"list has {len(items)} items (limit {MAX_UNROLL})", e.iterable.span
-            )
-        out = []
-        for item in items:
-            inner = Scope(scope)
-            inner.vars[e.var.name] = item
-            out.append(self.eval_expr(e.element, frame, inner))
-        return out
-
-    def eval_if(self, e: ast.IfExpr, frame: Frame, scope: Scope) -> Any:
-        cond = self.eval_expr(e.cond, frame, scope)
-        if cond is POISON:
-            return POISON
-        if not isinstance(cond, bool):
-            return self.err(
-                "E0207",
-                f"an `if` condition must be a compile-time bool, found {describe(cond)}",
-                e.cond.span,
-                help="for a tensor condition use `where(cond, a, b)`",
-            )
-        branch = e.then if cond else e.orelse
-        if isinstance(branch, ast.IfExpr):
-            return self.eval_if(branch, frame, scope)
-        value = self.exec_block(branch, frame, Scope(scope))
-        return value
-
-
-def _type_text(t: ast.TypeExpr) -> str:
-    if isinstance(t, ast.ScalarTypeExpr):
-        return t.name.name
-    return f"{t.dtype.name}[{', '.join(_dim_text(d) for d in t.dims)}]"
-
-
-def _dim_text(d: ast.DimExpr) -> str:
-    match d:
-        case ast.DimInt():
-            return str(d.value)
-        case ast.DimName():
-            return d.name
-        case ast.DimVariadic():
-            return f"*{d.name}"
-        case ast.DimBinary():
-            return f"{_dim_text(d.left)} {d.op} {_dim_text(d.right)}"
-    return "?"
-
 
 def _type_or_value(v: Any) -> Any:
     return v.type if isinstance(v, Tensor) else v
-
-
-def _is_intlike(v: Any) -> bool:
-    return isinstance(v, int | Dim) and not isinstance(v, bool)
-
-
-def _const_int(v: Any) -> bool:
-    return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, Dim) and v.is_const)
-
-
-def _to_number(v: Any) -> Any:
-    if isinstance(v, Dim):
-        return int(v) if v.is_const else None
-    return v
-
-
-def _ct_equal(a: Any, b: Any) -> bool | None:
-    if isinstance(a, Dim) and isinstance(b, Dim):
-        if a == b:
-            return True
-        if a.is_const and b.is_const:
-            return False
-        return None
-    x = _to_number(a) if isinstance(a, Dim) else a
-    y = _to_number(b) if isinstance(b, Dim) else b
-    if x is None or y is None:
-        return None
-    if isinstance(x, Tensor) or isinstance(y, Tensor):
-        return None
-    return x == y
 
 
 __all__ = ["Elaborator", "Frame", "Scope", "Label", "Method", "PrimRef", "FnRef", "Instance"]

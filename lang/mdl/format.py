@@ -162,7 +162,7 @@ class _Printer:
         parts: list[Doc | str] = [f"{p.name.name}: ", self.type(p.type)]
         if p.index_range is not None:
             low, high = p.index_range
-            parts += [" in ", self.expr(low, _SUM), "..", self.expr(high, _SUM)]
+            parts += [" in ", self.expr(low, _NEG), "..", self.expr(high, _NEG)]
         if p.default is not None:
             parts += [" = ", self.expr(p.default)]
         return concat(*parts)
@@ -218,9 +218,13 @@ class _Printer:
             case ast.Return(values=values):
                 if len(values) == 1:
                     return concat("return ", self.expr(values[0]))
-                return group("return ", indent(join(concat(",", LINE), [self.expr(v) for v in values])))
+                return group(
+                    "return ", indent(join(concat(",", LINE), [self.expr(v) for v in values]))
+                )
             case ast.For(var=var, iterable=iterable, body=body):
-                return concat(f"for {var.name} in ", self.expr(iterable), " ", self.block(body, True))
+                return concat(
+                    f"for {var.name} in ", self.expr(iterable), " ", self.block(body, True)
+                )
             case ast.ParamDecl(name=name, type=typ, init=init, is_buffer=is_buffer):
                 kind = "buffer" if is_buffer else "param"
                 parts: list[Doc | str] = [f"{kind} {name.name}: ", self.type(typ)]
@@ -260,7 +264,8 @@ class _Printer:
             case ast.Binary():
                 return self.chain(e, top)
             case ast.Unary(op="-", operand=operand):
-                return concat("-", self.expr(operand, _NEG))
+                double = isinstance(operand, ast.Unary) and operand.op == "-"
+                return concat("- " if double else "-", self.expr(operand, _NEG))
             case ast.Unary(operand=operand):
                 return concat("not ", self.expr(operand, _NOT))
             case ast.Call() | ast.Subscript() | ast.Attribute():
@@ -287,9 +292,9 @@ class _Printer:
                and (node is e or level in _LEFT_ASSOC)):  # fmt: skip
             rest.append((node.op, node.right))
             node = node.left
+        if level == _RANGE:  # `0..L`; operands with operators get parentheses, for the eye
+            return concat(self.expr(node, _NEG), "..", self.expr(e.right, _NEG))
         first = self.expr(node, left_weakest)
-        if level == _RANGE:
-            return concat(first, "..", self.expr(e.right, right_weakest))
         tail: list[Doc | str] = []
         for op, operand in reversed(rest):
             tail += [f" {op}", LINE, self.expr(operand, right_weakest)]

@@ -206,7 +206,6 @@ class CommentMap:
     hoisted: dict[object, list[str]]
 
 
-
 def attach_comments(module: ast.Module, source: str) -> CommentMap:
     return _Attacher(source, module.comments).run(module)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .dims import Dim
+from .elab_scope import Frame, Scope
 from .syntax import ast
 from .values import POISON, Tensor, describe
 

@@ -91,6 +91,18 @@ def test_stats_of_a_broken_file(mdlc, broken):
     assert "E0302" in r.err
 
 
+def test_ops_without_a_flops_rule_are_named(mdlc, tiny, monkeypatch):
+    import dataclasses
+
+    from mdl.primitives import REGISTRY
+
+    monkeypatch.setitem(REGISTRY, "maximum", dataclasses.replace(REGISTRY["maximum"], flops=None))
+    r = mdlc("stats", tiny)
+    assert r.code == 0, r.err
+    assert r.out.rstrip().endswith("note: no FLOPs rule for `maximum`; counted as zero")
+    assert re.search(r"^\(model\)\s+0\s+0 B\s+0\s", r.out, re.M)
+
+
 @pytest.mark.parametrize(
     ("n", "text"),
     [

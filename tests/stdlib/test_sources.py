@@ -1,8 +1,7 @@
 """The stdlib and example sources parse cleanly and declare the promised names.
 
-The parser alone pins the public surface of stdlib/
-and the one-model-per-file rule of examples/; the checker and the formatter
-must accept every file as it is.
+The parser alone pins the public surface of stdlib/ and the one-model-per-file
+rule of examples/; the checker and the formatter must accept every file as it is.
 """
 
 from __future__ import annotations
