@@ -66,6 +66,17 @@ def test_several_files_one_bad(mdlc, tiny, broken):
     assert "checked 2 files: 1 error" in r.err
 
 
+def test_a_shared_module_is_reported_once(mdlc, write):
+    write("helpers.mdl", "fn bad(x: f32[B, 4]) -> f32[B, 4] = x +\n")
+    model = "import helpers\n\nmodel {}(x: f32[B, 4]) -> f32[B, 4] {{\n    return x\n}}\n"
+    a = write("a.mdl", model.format("A"))
+    c = write("c.mdl", model.format("C"))
+    r = mdlc("check", "--format", "short", a, c)
+    assert r.code == 1
+    assert len(r.err.splitlines()) == 1
+    assert "helpers.mdl:1:" in r.err
+
+
 def test_missing_file_is_E0701(mdlc, tmp_path):
     r = mdlc("check", tmp_path / "nope.mdl")
     assert r.code == 1

@@ -172,6 +172,17 @@ def test_graph_nests_clusters(mdlc, deep, tmp_path):
     assert r.out == ""
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_new_files_get_ordinary_permissions(mdlc, tiny, tmp_path):
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "g.dot"
+        assert mdlc("graph", tiny, "-o", out).code == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
 def test_graph_is_deterministic(mdlc, deep):
     assert mdlc("graph", deep).out == mdlc("graph", deep).out
 
@@ -286,6 +297,16 @@ def test_fmt_rewrites_in_place_and_keeps_permissions(mdlc, write, fake_formatter
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert f"reformatted {path}" in r.err
     assert [p.name for p in path.parent.iterdir()] == ["a.mdl"]  # no temporary left behind
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_fmt_follows_a_symbolic_link(mdlc, write, fake_formatter):
+    real = write("real.mdl", "let  x = 1\n")
+    link = real.with_name("link.mdl")
+    link.symlink_to(real.name)
+    assert mdlc("fmt", link).code == 0
+    assert link.is_symlink()
+    assert real.read_text() == "let x = 1\n"
 
 
 def test_fmt_check_lists_files_and_changes_nothing(mdlc, write, fake_formatter):

@@ -341,7 +341,7 @@ def test_comments_everywhere_and_doc_comments():
     assert g.doc is None
     assert len(module.comments) == 10
     assert module.comments[0].text.startswith("# file header")
-    assert (module.comments[3].span.line, module.comments[3].span.col) == (5, 9)
+    assert (module.comments[3].span.line, module.comments[3].span.col) == (5, 8)
 
 
 # ---------------------------------------------------------------- spans
@@ -353,8 +353,8 @@ def test_exact_spans():
     assert (decl.span.line, decl.span.col, decl.span.end_line, decl.span.end_col) == (3, 1, 6, 2)
     assert (decl.name.span.line, decl.name.span.col, decl.name.span.end_col) == (3, 7, 8)
     x = decl.params[0]
-    assert (x.span.col, x.span.end_col) == (9, 20)
-    assert (x.type.span.col, x.type.span.end_col) == (12, 20)
+    assert (x.span.col, x.span.end_col) == (9, 21)
+    assert (x.type.span.col, x.type.span.end_col) == (12, 21)
     let = decl.body.stmts[0]
     assert (let.span.line, let.span.col, let.span.end_col) == (4, 5, 20)
     mul = let.value
