@@ -9,6 +9,7 @@ The text is deterministic: the same graph always gives the same bytes.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -61,7 +62,7 @@ class _Clusters:
         return cluster
 
     def emit(self) -> Iterator[str]:
-        counter = iter(range(1 << 62))
+        counter = itertools.count()
         yield from ("  " + line for line in self.root.lines)
         for child in self.root.children.values():
             yield from _emit_cluster(child, counter, "  ")

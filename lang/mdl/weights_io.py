@@ -411,6 +411,9 @@ def atomic_write(path: str, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".weights", dir=folder)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a weights file is an ordinary file
         os.replace(tmp, path)
         tmp = None
     except OSError as e:
