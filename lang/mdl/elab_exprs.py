@@ -48,6 +48,13 @@ class ExprsMixin:
         if isinstance(a, Tensor) or isinstance(b, Tensor) or e.op == "@":
             from .primitives import OPERATORS
 
+            if e.op not in OPERATORS:
+                return self.err(
+                    "E0202",
+                    f"`{e.op}` is not defined on tensors",
+                    e.op_span,
+                    help="for floor division of tensors write `floor(a / b)`",
+                )
             return self.call_primitive(
                 OPERATORS[e.op],
                 [(a, e.left.span), (b, e.right.span)],

@@ -217,7 +217,8 @@ class Elaborator(CallsMixin, TypesMixin, ExprsMixin):
                     "E0206", f"output `{name}` must be a tensor, found {describe(v)}", texpr.span
                 )
                 continue
-            self.check_declared(texpr, v, scope, {}, f"output `{name}`")
+            free = {s: Dim.sym(s) for s in self.graph.symbols()}  # the inputs' dims, already bound
+            self.check_declared(texpr, v, scope, free, f"output `{name}`")
             self.graph.outputs.append((name, v.value))
 
     # ------------------------------------------------------------------ bodies

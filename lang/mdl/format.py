@@ -27,7 +27,6 @@ from .format_layout import (
     concat,
     group,
     indent,
-    join,
     render,
 )
 from .syntax import ast
@@ -210,6 +209,7 @@ class _Printer:
         return concat("{", self.opening(b), indent(*body, *tail), HARD, "}")
 
     def stmt(self, s) -> Doc:
+        """A block item; a bare expression that would start with `param` is parenthesized."""
         match s:
             case ast.Let(names=names, value=value):
                 return concat("let " + ", ".join(n.name for n in names), self.assigned(value))
@@ -218,9 +218,8 @@ class _Printer:
             case ast.Return(values=values):
                 if len(values) == 1:
                     return concat("return ", self.expr(values[0]))
-                return group(
-                    "return ", indent(join(concat(",", LINE), [self.expr(v) for v in values]))
-                )
+                rest = [concat(",", LINE, self.expr(v)) for v in values[1:]]
+                return group("return ", self.expr(values[0]), indent(*rest))
             case ast.For(var=var, iterable=iterable, body=body):
                 return concat(
                     f"for {var.name} in ", self.expr(iterable), " ", self.block(body, True)
@@ -233,6 +232,8 @@ class _Printer:
                 return concat(*parts)
             case ast.ExprStmt(value=value):
                 return self.expr(value)
+        if _leftmost_name(s) in ("param", "buffer"):  # else it would read as a declaration
+            return concat("(", self.expr(s), ")")
         return self.expr(s)
 
     def assigned(self, value: ast.Expr) -> Doc:
@@ -382,6 +383,19 @@ _IMPORTS = (ast.Import, ast.FromImport)
 
 def _dotted(path: tuple[ast.Ident, ...]) -> str:
     return ".".join(p.name for p in path)
+
+
+def _leftmost_name(e: ast.Expr) -> str | None:
+    while True:
+        match e:
+            case ast.Binary(left=inner) | ast.Call(func=inner) | ast.Subscript(value=inner):
+                e = inner
+            case ast.Attribute(value=inner):
+                e = inner
+            case ast.Name(id=name):
+                return name
+            case _:
+                return None
 
 
 def _level(e: ast.Expr) -> int:

@@ -11,8 +11,12 @@ import pytest
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     try:
-        parser.addoption("--bless", action="store_true", default=False,
-                         help="rewrite golden expected files from the current output")
+        parser.addoption(
+            "--bless",
+            action="store_true",
+            default=False,
+            help="rewrite golden expected files from the current output",
+        )
     except ValueError:  # already registered by a conftest higher up
         pass
 

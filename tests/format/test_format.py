@@ -152,7 +152,10 @@ def test_inline_block_only_when_inline_in_source():
     loop = "fn f() {\n    for i in xs { x = i }\n}\n"
     assert fmt(loop) == loop
     two_items = "fn f() {\n    for i in xs { let y = i\n x = y }\n}\n"
-    assert fmt(two_items) == "fn f() {\n    for i in xs {\n        let y = i\n        x = y\n    }\n}\n"
+    assert (
+        fmt(two_items)
+        == "fn f() {\n    for i in xs {\n        let y = i\n        x = y\n    }\n}\n"
+    )
 
 
 def test_a_broken_call_joins_when_it_fits():

@@ -8,8 +8,6 @@ nothing, a newline, or a comment and a newline.
 
 from __future__ import annotations
 
-from collections import Counter
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_format import comment_texts, parse_clean, shape_of
@@ -36,7 +34,9 @@ def listed(items: list[str]) -> str:
 
 
 def extend(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
-    kwarg = st.tuples(st.sampled_from(["axis", "keep", "k"]), children).map(lambda t: f"{t[0]}={t[1]}")
+    kwarg = st.tuples(st.sampled_from(["axis", "keep", "k"]), children).map(
+        lambda t: f"{t[0]}={t[1]}"
+    )
     arg = st.one_of(children, kwarg)
     opt = st.one_of(st.just(""), children)
     slice_ = st.tuples(opt, opt, st.one_of(st.just(""), opt.map(lambda s: ":" + s)))
@@ -51,14 +51,16 @@ def extend(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         st.tuples(children, st.lists(sub_item, min_size=1, max_size=3)).map(
             lambda t: f"({t[0]})[{listed(t[1])}]"
         ),
-        st.tuples(children, st.sampled_from(["T", "reshape", "e5"])).map(lambda t: f"({t[0]}).{t[1]}"),
+        st.tuples(children, st.sampled_from(["T", "reshape", "e5"])).map(
+            lambda t: f"({t[0]}).{t[1]}"
+        ),
         st.lists(children, max_size=3).map(lambda xs: f"[{listed(xs)}]"),
         st.lists(children, min_size=2, max_size=3).map(lambda xs: f"({listed(xs)})"),
         children.map(lambda c: f"({BREAK}{c},{BREAK})"),
         st.just("()"),
         st.tuples(children, children).map(lambda t: f"[({t[0]}) for i in ({t[1]})]"),
         st.tuples(children, children, children).map(
-            lambda t: f"(if ({t[0]}) {{ {t[1]} }} else {{ {t[2]} }})"
+            lambda t: f"(if ({t[0]}) {{ ({t[1]}) }} else {{ ({t[2]}) }})"
         ),
     )
 
@@ -89,9 +91,13 @@ def statements(draw, depth: int = 0) -> list[str]:
             out.append(f"for i in {e} {{\n" + "\n".join(body) + "\n}")
         else:
             then, orelse = draw(statements(depth + 1)), draw(statements(depth + 1))
-            out.append(f"if {e} {{\n" + "\n".join(then) + "\n} else {\n" + "\n".join(orelse) + "\n}")
+            out.append(
+                f"if {e} {{\n" + "\n".join(then) + "\n} else {\n" + "\n".join(orelse) + "\n}"
+            )
     if draw(st.booleans()):
-        out.append(f"return {draw(exprs)}, {draw(exprs)}" if draw(st.booleans()) else draw(exprs))
+        out.append(
+            f"return {draw(exprs)}, {draw(exprs)}" if draw(st.booleans()) else f"({draw(exprs)})"
+        )
     return out
 
 
@@ -100,8 +106,12 @@ def declarations(draw) -> str:
     kind = draw(st.sampled_from(["fn", "fn=", "layer", "model", "import"]))
     if kind == "import":
         return draw(st.sampled_from(["import nn", "import a.b as c", "from nn import Dense, relu"]))
-    params = listed([f"x: f32[B, *S]", f"y: i64[B] in 0..({draw(exprs)})", f"z: f32[] = {draw(exprs)}"])
-    head = f"{kind.rstrip('=')} d[K, s = {draw(exprs)}, flag: bool]({params}) -> f32[B]"
+    params = listed(
+        ["x: f32[B, *S]", f"y: i64[B] in 0..({draw(exprs)})", f"z: f32[] = {draw(exprs)}"]
+    )
+    ct = draw(st.sampled_from(["", "[]", f"[K, s = {draw(exprs)}, flag: bool]"]))
+    ret = draw(st.sampled_from(["", " -> f32[B]", f" -> ({listed(['o: f32[B]', 'p: f32[]'])})"]))
+    head = f"{kind.rstrip('=')} d{ct}({params}){ret}"
     if kind == "fn=":
         return f"{head} = {draw(exprs)}"
     return head + " {\n" + "\n".join(draw(statements())) + "\n}"

@@ -130,33 +130,36 @@ INPUTS = ("x", "y")
 
 @st.composite
 def elementwise(draw, depth: int = 0):
+    """(source, numpy function, whether the value is a tensor rather than a scalar)."""
     leaf = depth >= 4 or draw(st.integers(0, 3)) == 0
     if leaf:
-        choice = draw(st.integers(0, 2))
-        if choice == 0:
+        if draw(st.booleans()):
             name = draw(st.sampled_from(INPUTS))
-            return name, lambda env, n=name: env[n]
+            return name, lambda env, n=name: env[n], True
         c = draw(st.sampled_from([0.5, 1.0, 2.0, 3.25]))
-        return f"{c!r}", lambda env, c=c: np.float32(c)
+        return f"{c!r}", lambda env, c=c: np.float32(c), False
     kind = draw(st.sampled_from(["+", "-", "*", "max", "tanh", "neg", "relu", "sum_keep"]))
-    a_src, a_fn = draw(elementwise(depth + 1))
-    if kind in ("+", "-", "*"):
-        b_src, b_fn = draw(elementwise(depth + 1))
-        ops = {"+": np.add, "-": np.subtract, "*": np.multiply}
-        return f"({a_src} {kind} {b_src})", lambda env: ops[kind](a_fn(env), b_fn(env))
-    if kind == "max":
-        b_src, b_fn = draw(elementwise(depth + 1))
-        return f"max({a_src}, {b_src})", lambda env: np.maximum(a_fn(env), b_fn(env))
-    if kind == "tanh":
-        return f"tanh({a_src})", lambda env: np.tanh(a_fn(env))
-    if kind == "neg":
-        return f"-({a_src})", lambda env: -a_fn(env)
-    if kind == "relu":
-        return f"nn.relu({a_src})", lambda env: np.maximum(a_fn(env), 0)
-    # A keep-dims reduction of something that certainly has the full shape.
+    a_src, a_fn, a_tensor = draw(elementwise(depth + 1))
+    if kind in ("+", "-", "*", "max"):
+        b_src, b_fn, b_tensor = draw(elementwise(depth + 1))
+        ops = {"+": np.add, "-": np.subtract, "*": np.multiply, "max": np.maximum}
+        src = f"max({a_src}, {b_src})" if kind == "max" else f"({a_src} {kind} {b_src})"
+        return src, lambda env: ops[kind](a_fn(env), b_fn(env)), a_tensor or b_tensor
+    if not a_tensor:
+        # Functions of one argument take tensors; lift the scalar with `x`.
+        a_src, inner = f"({a_src} + x)", a_fn
+        a_fn, a_tensor = (lambda env: inner(env) + env["x"]), True
+    match kind:
+        case "tanh":
+            return f"tanh({a_src})", lambda env: np.tanh(a_fn(env)), True
+        case "neg":
+            return f"-{a_src}", lambda env: -a_fn(env), True
+        case "relu":
+            return f"relu({a_src})", lambda env: np.maximum(a_fn(env), 0), True
     return (
-        f"sum({a_src} + x, axis=-1, keep=true)",
-        lambda env: np.sum(a_fn(env) + env["x"], axis=-1, keepdims=True),
+        f"sum({a_src}, axis=-1, keep=true)",
+        lambda env: np.sum(a_fn(env), axis=-1, keepdims=True),
+        True,
     )
 
 
@@ -164,13 +167,13 @@ def elementwise(draw, depth: int = 0):
 def elementwise_models(draw):
     lets = draw(st.lists(elementwise(), min_size=0, max_size=3))
     body, names = [], []
-    for i, (src, _) in enumerate(lets):
+    for i, (src, _, _) in enumerate(lets):
         body.append(f"    let t{i} = {src}")
         names.append(f"t{i}")
-    final_src, final_fn = draw(elementwise())
+    final_src, final_fn, _ = draw(elementwise())
     uses = " + ".join(["x", *names, final_src])
     text = (
-        "import nn\n\n"
+        "fn relu(x: f32[*S]) -> f32[*S] = max(x, 0.0)\n\n"
         "model Fuzz(x: f32[B, N], y: f32[B, N]) -> f32[B, N] {\n"
         + "\n".join(body)
         + ("\n" if body else "")
@@ -180,7 +183,7 @@ def elementwise_models(draw):
     def reference(env):
         env = dict(env)
         out = env["x"]
-        for name, (_, fn) in zip(names, lets, strict=True):
+        for name, (_, fn, _) in zip(names, lets, strict=True):
             value = fn(env)
             env[name] = value
             out = out + value
