@@ -530,6 +530,8 @@ class CallsMixin:
         kws: list[tuple[str, float]] = []
         for a in args:
             v = self.eval_expr(a.value, frame, scope)
+            if v is POISON:
+                return None  # already reported
             if isinstance(v, Dim) and v.is_const:
                 v = int(v)
             if isinstance(v, bool):

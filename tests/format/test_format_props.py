@@ -52,7 +52,7 @@ def extend(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
             lambda t: f"({t[0]})[{listed(t[1])}]"
         ),
         st.tuples(children, st.sampled_from(["T", "reshape", "e5"])).map(
-            lambda t: f"({t[0]}).{t[1]}"
+            lambda t: f"({t[0]}){BREAK}.{t[1]}"
         ),
         st.lists(children, max_size=3).map(lambda xs: f"[{listed(xs)}]"),
         st.lists(children, min_size=2, max_size=3).map(lambda xs: f"({listed(xs)})"),
@@ -60,7 +60,7 @@ def extend(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         st.just("()"),
         st.tuples(children, children).map(lambda t: f"[({t[0]}) for i in ({t[1]})]"),
         st.tuples(children, children, children).map(
-            lambda t: f"(if ({t[0]}) {{ ({t[1]}) }} else {{ ({t[2]}) }})"
+            lambda t: f"(if ({t[0]}) {{{BREAK}({t[1]}){BREAK}}}{BREAK} else {{ ({t[2]}){BREAK}}})"
         ),
     )
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import time
 from pathlib import Path
 
 import ml_dtypes
@@ -509,14 +508,13 @@ def test_conv1d_geometry_property(length, kernel, stride, dilation, pads, groups
     assert_close(out, conv_loops(x, w, **attrs))
 
 
-def test_conv_is_fast_enough_for_resnet20():
-    # the 19 3x3 convolutions of a CIFAR ResNet-20 at batch 8 on 32x32 inputs
+def test_conv_runs_a_resnet20_stack():
+    # the 19 3x3 convolutions of a CIFAR ResNet-20 at batch 8 on 32x32 inputs (speed is in bench/)
     widths = [(3, 16, 1)] + [(16, 16, 1)] * 6 + [(16, 32, 2)] + [(32, 32, 1)] * 5
     widths += [(32, 64, 2)] + [(64, 64, 1)] * 5
     weights = [random((o, i, 3, 3), seed=s) for s, (i, o, _) in enumerate(widths)]
     h = random((8, 3, 32, 32), seed=99)
-    start = time.perf_counter()
     for (_, _, stride), w in zip(widths, weights, strict=True):
         (h,) = REGISTRY["conv"].evaluate([h, w], attrs_for("conv", stride=stride, padding=1))
-    assert time.perf_counter() - start < 1.0
     assert h.shape == (8, 64, 8, 8)
+    assert np.isfinite(h).all()
