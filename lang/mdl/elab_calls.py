@@ -10,17 +10,14 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-import numpy as np
-
 from .diagnostics import Label
 from .dims import Dim
+from .elab_params import ParamsMixin
+from .elab_prims import PrimsMixin
 from .elab_scope import Frame, Scope
-from .graph import Parameter
-from .initializers import INITIALIZER_NAMES, InitError, InitSpec, validate_init
-from .primitives.registry import REGISTRY, Scalar, ShapeError
 from .span import Span
 from .syntax import ast
-from .types import DType, TensorType
+from .types import DType
 from .values import (
     POISON,
     CtArgs,
@@ -36,33 +33,9 @@ from .values import (
 )
 
 MAX_CALL_DEPTH = 64
-_FOLDABLE = frozenset(
-    {
-        "exp",
-        "log",
-        "sqrt",
-        "rsqrt",
-        "tanh",
-        "erf",
-        "sigmoid",
-        "sin",
-        "cos",
-        "abs",
-        "floor",
-        "ceil",
-        "neg",
-        "add",
-        "sub",
-        "mul",
-        "div",
-        "pow",
-        "maximum",
-        "minimum",
-    }
-)
 
 
-class CallsMixin:
+class CallsMixin(ParamsMixin, PrimsMixin):
     # ------------------------------------------------------------------ attributes
     def eval_attribute(self, e: ast.Attribute, frame: Frame, scope: Scope) -> Any:
         from .resolve import ModuleInfo, unknown_member
@@ -423,243 +396,6 @@ class CallsMixin:
                 self.diags[i] = replace(
                     d, labels=d.labels + (Label(call_span, f"in this use of `{decl.name.name}`"),)
                 )
-
-    # ------------------------------------------------------------------ parameters
-    def declare_param(self, st: ast.ParamDecl, frame: Frame, scope: Scope) -> None:
-        what = "buffer" if st.is_buffer else "param"
-        if frame.kind == "fn":
-            self.err(
-                "E0403",
-                f"`{what}` is only allowed in a layer or model",
-                st.span,
-                help="make this a `layer`",
-            )
-            scope.vars[st.name.name] = POISON
-            return
-        if frame.anonymous:
-            if self.anonymous_reported is self.anonymous_call:
-                scope.vars[st.name.name] = POISON
-                return
-            self.anonymous_reported = self.anonymous_call
-            self.err(
-                "E0410",
-                f"this layer instance has parameters (`{st.name.name}`) but no name",
-                self.anonymous_call or st.span,
-                label="called without a `let` binding",
-                labels=(Label(st.span, "parameter declared here"),),
-                help="bind the layer with `let name = Layer[...]` and call `name(x)`",
-            )
-            scope.vars[st.name.name] = POISON
-            return
-        t = st.type
-        if isinstance(t, ast.ScalarTypeExpr):
-            dtype, dims = self.dtype_of(t.name), []
-        else:
-            dtype = self.dtype_of(t.dtype)
-            dims = [self.eval_dim(d, scope) for d in t.dims]
-        if dtype is POISON or any(d is POISON for d in dims):
-            scope.vars[st.name.name] = POISON
-            return
-        for d, dexpr in zip(dims, getattr(t, "dims", ()), strict=False):
-            if not d.is_const and self.generic:
-                continue
-            if not d.is_const:
-                self.err(
-                    "E0313",
-                    f"parameter shapes must be known at compile time; `{d}` is not",
-                    dexpr.span,
-                )
-                scope.vars[st.name.name] = POISON
-                return
-            if int(d) < 0:
-                self.err("E0313", f"parameter dimension `{d}` is negative", dexpr.span)
-                scope.vars[st.name.name] = POISON
-                return
-        init = self.init_spec(st.init, frame, scope) if st.init is not None else InitSpec("zeros")
-        if init is not None and not self.generic:
-            try:
-                validate_init(init, [int(d) for d in dims], dtype)
-            except (InitError, KeyError) as ie:
-                self.err(
-                    "E0402",
-                    f"initialiser `{init.name}` cannot initialise `{st.name.name}`: "
-                    f"{ie.args[0] if ie.args else ie}",
-                    st.init.span if st.init else st.span,
-                )
-        path = f"{frame.path}.{st.name.name}" if frame.path else st.name.name
-        tt = TensorType(dtype, tuple(dims))
-        existing = self.params.get(path)
-        if existing is not None:
-            if existing.value.type != tt:
-                self.err(
-                    "E0104", f"parameter `{path}` declared twice with different types", st.span
-                )
-            scope.vars[st.name.name] = Tensor(existing.value)
-            return
-        value = self.graph.new_value(tt)
-        p = Parameter(path, value, st.is_buffer, init, st.span)
-        self.params[path] = p
-        self.graph.params.append(p)
-        scope.vars[st.name.name] = Tensor(value)
-        self.types[st] = tt
-
-    def init_spec(self, e: ast.Expr, frame: Frame, scope: Scope) -> InitSpec | None:
-        if isinstance(e, ast.Name):
-            name, args = e.id, ()
-        elif isinstance(e, ast.Call) and isinstance(e.func, ast.Name):
-            name, args = e.func.id, e.args
-        else:
-            self.err(
-                "E0402",
-                "an initialiser is a name like `zeros` or a call like `normal(std=0.02)`",
-                e.span,
-            )
-            return None
-        if name not in INITIALIZER_NAMES:
-            close = difflib.get_close_matches(name, sorted(INITIALIZER_NAMES), n=1)
-            self.err(
-                "E0402",
-                f"unknown initialiser `{name}`",
-                e.span,
-                help=f"did you mean `{close[0]}`?"
-                if close
-                else f"known: {', '.join(sorted(INITIALIZER_NAMES))}",
-            )
-            return None
-        pos: list[float] = []
-        kws: list[tuple[str, float]] = []
-        for a in args:
-            v = self.eval_expr(a.value, frame, scope)
-            if v is POISON:
-                return None  # already reported
-            if isinstance(v, Dim) and v.is_const:
-                v = int(v)
-            if isinstance(v, bool):
-                v = float(v)
-            if not isinstance(v, int | float):
-                self.err(
-                    "E0204",
-                    f"initialiser arguments must be compile-time numbers, found {describe(v)}",
-                    a.span,
-                )
-                return None
-            if a.name is None:
-                pos.append(float(v))
-            else:
-                kws.append((a.name.name, float(v)))
-        return InitSpec(name, tuple(pos), tuple(kws))
-
-    # ------------------------------------------------------------------ primitives
-    def call_primitive(
-        self,
-        name: str,
-        args: list[tuple[Any, Span]],
-        kwargs: dict[str, tuple[Any, Span]],
-        span: Span,
-        frame: Frame | None = None,
-        op_span: Span | None = None,
-    ) -> Any:
-        from .primitives import bind, resolve, settle_scalars
-
-        prim = resolve(name, len(args), frozenset(kwargs)) or REGISTRY.get(name)
-        if prim is None:
-            return self.err("E0115", f"`{name}` cannot be called like this", span)
-        typed: dict[int, Tensor] = {}
-        pos_in: list[Any] = []
-        for v, _ in args:
-            pos_in.append(self._to_bind(v, typed))
-        kw_in = {k: self._to_bind(v, typed) for k, (v, _) in kwargs.items()}
-        try:
-            operands, attrs = bind(prim, pos_in, kw_in, name=name)
-        except ShapeError as se:
-            return self._shape_error(se, args, kwargs, span)
-        if prim.name in _FOLDABLE and operands and all(isinstance(o, Scalar) for o in operands):
-            return self._fold(prim, operands, attrs, span)
-        try:
-            settled = settle_scalars(operands)
-        except ShapeError as se:
-            return self._shape_error(se, args, kwargs, span)
-        values: list[Any] = []
-        for o, t in zip(operands, settled, strict=True):
-            if isinstance(o, Scalar):
-                arr = np.asarray(o.value).astype(t.dtype.numpy)
-                values.append(Tensor(self.graph.const(arr, span, self.scope_path)))
-            else:
-                values.append(typed[id(o)])
-        return self.emit(
-            prim.name, values, attrs, span, frame, args=args, kwargs=kwargs, op_span=op_span
-        )
-
-    def _to_bind(self, v: Any, typed: dict[int, Tensor]) -> Any:
-        if isinstance(v, Tensor):
-            t = TensorType(v.type.dtype, v.type.shape)  # a fresh object, so that identity maps back
-            typed[id(t)] = v
-            return t
-        if isinstance(v, Dim) and v.is_const:
-            return int(v)
-        if isinstance(v, list | tuple):
-            return type(v)(self._to_bind(x, typed) for x in v)
-        return v
-
-    def _fold(self, prim: Any, operands: list[Scalar], attrs: dict[str, Any], span: Span) -> Any:
-        arrays = [np.asarray(o.value, dtype=np.float64) for o in operands]
-        with np.errstate(all="ignore"):
-            (out,) = prim.evaluate(arrays, attrs)
-        value = float(out)
-        if (
-            all(isinstance(o.value, int) and not isinstance(o.value, bool) for o in operands)
-            and prim.name in ("add", "sub", "mul", "neg", "abs", "maximum", "minimum")
-            and value.is_integer()
-        ):
-            return Dim.of(int(value))
-        return value
-
-    def emit(
-        self,
-        op: str,
-        values: list[Tensor],
-        attrs: dict[str, Any],
-        span: Span,
-        frame: Frame | None = None,
-        args=None,
-        kwargs=None,
-        op_span: Span | None = None,
-    ) -> Any:
-        prim = REGISTRY[op]
-        try:
-            outs = prim.infer([v.type for v in values], attrs)
-        except ShapeError as se:
-            if args is not None:
-                from .primitives import relocate
-
-                se = relocate(se, prim, len(args), (kwargs or {}).keys())
-            return self._shape_error(se, args or [], kwargs or {}, span, op_span)
-        node = self.graph.add_node(
-            op, [v.value for v in values], tuple(outs), attrs, self.scope_path, span
-        )
-        res = [Tensor(v) for v in node.outputs]
-        return res[0] if len(res) == 1 else tuple(res)
-
-    def _shape_error(
-        self, se: ShapeError, args, kwargs, span: Span, op_span: Span | None = None
-    ) -> Any:
-        where = span
-        if se.arg is not None and se.arg < len(args):
-            where = args[se.arg][1]
-        elif se.kwarg is not None and se.kwarg in kwargs:
-            where = kwargs[se.kwarg][1]
-        labels = ()
-        if where is not span and op_span is None:
-            labels = ()
-        return self.err(
-            se.code,
-            se.message,
-            where,
-            label=se.label,
-            notes=tuple(se.notes),
-            help=se.help,
-            labels=labels,
-        )
 
 
 def _kind_ok(kind: str, v: Any) -> bool:
