@@ -210,7 +210,7 @@ def attach_comments(module: ast.Module, source: str) -> CommentMap:
     return _Attacher(source, module.comments).run(module)
 
 
-_OPENERS = {")": "(", "]": "[", "}": "{"}
+_BRACKETS = re.compile(r"[()\[\]{}]")
 
 
 class _Attacher:
@@ -252,15 +252,15 @@ class _Attacher:
                 continue
             prev = items[i] if i >= 0 else None
             after = items[i + 1] if i + 1 < len(items) else None
-            own_line = (c.text.rstrip(), self.blank_before(c.span.line))
+            text = c.text.rstrip()
             if prev is not None and c.span.line == prev.span.end_line:
-                self.map.trailing[prev] = own_line[0]
+                self.map.trailing[prev] = text
             elif prev is None and c.span.line == open_line:
-                self.map.opening[key] = own_line[0]
+                self.map.opening[key] = text
             elif after is not None:
-                self.map.leading[after].append(own_line)
+                self.map.leading[after].append((text, self.blank_before(c.span.line)))
             else:
-                self.map.dangling[key].append(own_line)
+                self.map.dangling[key].append((text, self.blank_before(c.span.line)))
         for i, cs in inside.items():
             self.node(items[i], cs, items[i] if hoist is None else hoist)
 
@@ -329,7 +329,7 @@ class _Attacher:
         depth = 0
         for pos in range(close, -1, -1):
             ch = self.code[pos]
-            if ch in _OPENERS:
+            if ch in ")]}":
                 depth += 1
             elif ch in "([{":
                 depth -= 1
@@ -356,7 +356,7 @@ class _Attacher:
 
     def matching(self, open_at: int) -> int:
         depth = 0
-        for m in re.compile(r"[()\[\]{}]").finditer(self.code, open_at):
+        for m in _BRACKETS.finditer(self.code, open_at):
             depth += 1 if m.group() in "([{" else -1
             if depth == 0:
                 return m.start()

@@ -22,9 +22,7 @@ names = st.sampled_from(["a", "b", "x", "foo", "w_1", "Dense", "inf", "param", "
 ints = st.sampled_from(["0", "1", "7", "42", "1_000", "007"])
 floats = st.sampled_from(["0.5", "1.0", "1e-5", "2.5E+3", "1_0.0_1", "3e10"])
 leaves = st.one_of(names, ints, floats, st.sampled_from(["true", "false"]))
-binary_ops = st.sampled_from(
-    "+ - * / // @ % ** == != < <= > >= and or ..".split()
-)  # fmt: skip
+binary_ops = st.sampled_from("+ - * / // @ % ** == != < <= > >= and or ..".split())
 
 
 def listed(items: list[str]) -> str:

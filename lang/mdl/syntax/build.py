@@ -104,7 +104,7 @@ class _Builder:
         return ast.Decl(kind, name, ctparams, params, ret, body, self.doc_for(t), self.sp(t))
 
     def doc_for(self, t: Tree) -> str | None:
-        line = t.meta.line
+        line = self.sp(t).line
         lines: list[str] = []
         by_line = {c.span.line: c for c in self.comments if c.span.col == 1}
         n = line - 1

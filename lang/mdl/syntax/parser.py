@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -166,11 +167,31 @@ def parse(text: str, path: str = "<input>") -> tuple[ast.Module, list[Diagnostic
     return ast.Module(path, tuple(items), tuple(comments), whole), diags
 
 
-def parse_chunk(src: SourceFile, offset: int, chunk: str):
+class _ChunkSource:
+    """One declaration's text, making spans in the whole file (offsets shifted).
+
+    Declarations start at the beginning of a line, so columns need no shift.
+    """
+
+    def __init__(self, src: SourceFile, offset: int, chunk: str):
+        self.path = src.path
+        self.text = chunk
+        self._src = src
+        self._offset = offset
+
+    @property
+    def line_starts(self) -> list[int]:
+        return self._src.line_starts
+
+    def span(self, start: int, end: int, starts: list[int] | None = None) -> Span:
+        return self._src.span(start + self._offset, end + self._offset, starts)
+
+
+def parse_chunk(whole: SourceFile, offset: int, chunk: str):
     p = _parser()
-    padded = re.sub(r"[^\n]", " ", src.text[:offset]) + chunk
+    src: Any = _ChunkSource(whole, offset, chunk)
     try:
-        tree, comment_tokens = p.parse(padded)
+        tree, comment_tokens = p.parse(chunk)
     except NestingTooDeep as e:
         sp = _token_span(src, e.token)
         return (
@@ -189,7 +210,7 @@ def parse_chunk(src: SourceFile, offset: int, chunk: str):
     except MismatchedBracket as e:
         return [], [], [_mismatched(src, e)]
     except UnexpectedInput as e:
-        return [], [], [_syntax_error(src, offset + len(chunk), p, e)]
+        return [], [], [_syntax_error(src, len(chunk), p, e)]
     comments = [ast.Comment(t.value, _token_span(src, t)) for t in comment_tokens]
     depth, deepest = tree_depth(tree)
     if depth > MAX_DEPTH:
