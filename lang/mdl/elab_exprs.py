@@ -55,13 +55,17 @@ class ExprsMixin:
                     e.op_span,
                     help="for floor division of tensors write `floor(a / b)`",
                 )
-            return self.call_primitive(
+            before = len(self.diags)
+            result = self.call_primitive(
                 OPERATORS[e.op],
                 [(a, e.left.span), (b, e.right.span)],
                 {},
                 e.span,
                 op_span=e.op_span,
             )
+            if e.op == "@" and len(self.diags) == before + 1:
+                self.diags[-1] = _with_transpose_fix(self.diags[-1], e)
+            return result
         return self.ct_binary(e, a, b)
 
     def eval_logic(self, e: ast.Binary, frame: Frame, scope: Scope) -> Any:
@@ -228,3 +232,25 @@ def _ct_equal(a: Any, b: Any) -> bool | None:
     if isinstance(x, Tensor) or isinstance(y, Tensor):
         return None
     return x == y
+
+
+_POSTFIX = (ast.Name, ast.Call, ast.Subscript, ast.Attribute, ast.TupleLit, ast.ListLit)
+
+
+def _with_transpose_fix(d: Any, e: ast.Binary) -> Any:
+    """`x @ w` where `x @ w.T` fits: attach the edit that writes the `.T`."""
+    from dataclasses import replace
+
+    from .diagnostics import Fix
+
+    if d.code != "E0302" or not d.help or "operand with `.T`" not in d.help:
+        return d
+    operand = e.right if "right operand" in d.help else e.left
+    end = operand.span
+    at_end = replace(end, line=end.end_line, col=end.end_col, start=end.end)
+    if isinstance(operand, _POSTFIX):
+        fixes = (Fix(at_end, ".T"),)
+    else:
+        at_start = replace(end, end_line=end.line, end_col=end.col, end=end.start)
+        fixes = (Fix(at_start, "("), Fix(at_end, ").T"))
+    return replace(d, fixes=fixes)
