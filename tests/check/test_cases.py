@@ -60,3 +60,28 @@ def test_cases_cover_many_codes() -> None:
 
 if os.environ.get("MDL_SHOW"):  # pragma: no cover - debugging aid
     print(sorted(CASES.glob("*.mdl")))
+
+
+def test_transpose_fix_is_an_edit_that_makes_the_model_check(tmp_path: Path) -> None:
+    src = "model M(x: f32[B, 64], w: f32[10, 64]) -> f32[B, 10] {\n    return x @ w\n}\n"
+    path = tmp_path / "m.mdl"
+    path.write_text(src)
+    (d,) = driver.check_file(str(path)).diagnostics
+    assert d.code == "E0302" and len(d.fixes) == 1
+    fix = d.fixes[0]
+    fixed = src[: fix.span.start] + fix.new_text + src[fix.span.end :]
+    path.write_text(fixed)
+    assert "x @ w.T" in fixed
+    assert driver.check_file(str(path)).diagnostics == []
+
+
+def test_parenthesised_transpose_fix(tmp_path: Path) -> None:
+    src = "model M(x: f32[B, 64], w: f32[10, 64]) -> f32[B, 10] {\n    return x @ (w * 2.0)\n}\n"
+    path = tmp_path / "m.mdl"
+    path.write_text(src)
+    (d,) = driver.check_file(str(path)).diagnostics
+    fixed = src
+    for fix in sorted(d.fixes, key=lambda f: f.span.start, reverse=True):
+        fixed = fixed[: fix.span.start] + fix.new_text + fixed[fix.span.end :]
+    path.write_text(fixed)
+    assert driver.check_file(str(path)).diagnostics == [], fixed
