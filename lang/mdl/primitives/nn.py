@@ -28,6 +28,7 @@ import numpy as np
 from ..dims import Dim, dim_product
 from ..shapes import shape_str
 from ..types import TensorType
+from .elementwise import compute_dtype
 from .registry import EvalError, Param, Primitive, ShapeError, register
 
 # Operand positions, for pointing diagnostics at the offending argument.
@@ -201,11 +202,6 @@ def _require_float(t: TensorType, op: str, arg: int, what: str) -> None:
 # Sliding windows in numpy
 
 
-def _compute_dtype(dtype: np.dtype) -> np.dtype:
-    # the storage floats f16 and bf16 compute in f32 (the rule of elementwise.compute_dtype)
-    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float32)
-
-
 def pad_constant(
     x: np.ndarray, begins: Sequence[int], ends: Sequence[int], fill: Any
 ) -> np.ndarray:
@@ -327,7 +323,7 @@ def _conv_eval(arrays: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndar
     out_sizes = _eval_out_sizes(x, win)
     batch, channels = x.shape[:2]
     out_channels, taps = w.shape[0], math.prod(w.shape[2:])
-    compute = _compute_dtype(x.dtype)
+    compute = compute_dtype(x.dtype)
     xp = pad_constant(x, win.pad_begin, win.pad_end, 0)
     cols = np.empty((batch, channels, taps, *out_sizes), dtype=compute)
     for tap, view in enumerate(_window_taps(xp, win, out_sizes)):
@@ -441,7 +437,7 @@ def _avg_pool_eval(arrays: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.
     (x,) = arrays
     win = _pool_window(x.ndim - 2, attrs)
     out_sizes = _eval_out_sizes(x, win)
-    compute = _compute_dtype(x.dtype)
+    compute = compute_dtype(x.dtype)
     xp = pad_constant(x, win.pad_begin, win.pad_end, 0)
     taps = _window_taps(xp, win, out_sizes)
     total = next(taps).astype(compute)
