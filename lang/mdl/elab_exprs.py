@@ -14,7 +14,7 @@ from .elab_scope import Frame, Scope
 from .syntax import ast
 from .values import POISON, RangeVal, Tensor, describe
 
-MAX_UNROLL = 100_000
+MAX_UNROLL = 10_000
 
 
 class ExprsMixin:
@@ -48,13 +48,6 @@ class ExprsMixin:
         if isinstance(a, Tensor) or isinstance(b, Tensor) or e.op == "@":
             from .primitives import OPERATORS
 
-            if e.op not in OPERATORS:
-                return self.err(
-                    "E0202",
-                    f"`{e.op}` is not defined on tensors",
-                    e.op_span,
-                    help="for floor division of tensors write `floor(a / b)`",
-                )
             before = len(self.diags)
             result = self.call_primitive(
                 OPERATORS[e.op],
@@ -123,7 +116,10 @@ class ExprsMixin:
                     return self.err(
                         "E0204", "`**` on dims needs constant, non-negative exponents", e.span
                     )
-                return Dim.of(int(a) ** int(b))
+                base, exponent = abs(int(a)), int(b)
+                if base > 1 and exponent * base.bit_length() > 64:
+                    return self.err("E0409", f"`{a} ** {b}` is out of range", e.span)
+                return self.in_range(Dim.of(int(a) ** exponent), e.span)
             if not (a.is_const and b.is_const):
                 if self.generic:
                     return POISON
@@ -146,6 +142,8 @@ class ExprsMixin:
                 case "%":
                     return x % y
                 case "**":
+                    if isinstance(x, int) and isinstance(y, int) and abs(y) > 4096:
+                        return self.err("E0409", f"`{x} ** {y}` is out of range", e.span)
                     return x**y
                 case "<":
                     return x < y
@@ -169,6 +167,10 @@ class ExprsMixin:
             if not (_const_int(it.start) and _const_int(it.stop)):
                 return self.err(
                     "E0401", "list bounds must be compile-time constants", e.iterable.span
+                )
+            if len(it) > MAX_UNROLL:
+                return self.err(
+                    "E0409", f"list has {len(it)} items (limit {MAX_UNROLL})", e.iterable.span
                 )
             items: list[Any] = [Dim.of(i) for i in it.items()]
         elif isinstance(it, list | tuple):

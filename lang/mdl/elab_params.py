@@ -6,6 +6,7 @@ Part of the elaborator (elaborate.py): a mixin of the `Elaborator` class.
 from __future__ import annotations
 
 import difflib
+import math
 
 from .diagnostics import Label
 from .dims import Dim
@@ -15,6 +16,8 @@ from .initializers import INITIALIZER_NAMES, InitError, InitSpec, validate_init
 from .syntax import ast
 from .types import TensorType
 from .values import POISON, Tensor, describe
+
+MAX_PARAM_ELEMENTS = 2**40
 
 
 class ParamsMixin:
@@ -69,6 +72,15 @@ class ParamsMixin:
                 self.err("E0313", f"parameter dimension `{d}` is negative", dexpr.span)
                 scope.vars[st.name.name] = POISON
                 return
+        if all(d.is_const for d in dims) and math.prod(int(d) for d in dims) > MAX_PARAM_ELEMENTS:
+            self.err(
+                "E0409",
+                f"`{st.name.name}` would have {math.prod(int(d) for d in dims)} elements",
+                st.type.span,
+                notes=(f"a parameter holds at most 2**40 ({MAX_PARAM_ELEMENTS}) elements",),
+            )
+            scope.vars[st.name.name] = POISON
+            return
         init = self.init_spec(st.init, frame, scope) if st.init is not None else InitSpec("zeros")
         if init is not None and not self.generic:
             try:

@@ -17,6 +17,8 @@ from .syntax import ast
 from .types import DType
 from .values import POISON, Tensor, describe
 
+MAX_CT_INT = 2**62
+
 
 class TypesMixin:
     # ------------------------------------------------------------------ types
@@ -37,7 +39,7 @@ class TypesMixin:
     def eval_dim(self, d: ast.DimExpr, scope: Scope, bind_free: bool = False) -> Any:
         match d:
             case ast.DimInt():
-                return Dim.of(d.value)
+                return self.in_range(Dim.of(d.value), d.span)
             case ast.DimName():
                 found, v = scope.lookup(d.name)
                 if found:
@@ -57,14 +59,25 @@ class TypesMixin:
                 return self.err("E0011", "`*` dims are only allowed in parameter types", d.span)
         return POISON
 
+    def in_range(self, d: Dim, span: Span) -> Any:
+        """Compile-time integers stay within 62 bits, so every backend can hold them."""
+        if d.is_const and abs(int(d)) >= MAX_CT_INT:
+            return self.err(
+                "E0409",
+                f"compile-time integer {int(d)} is out of range",
+                span,
+                notes=(f"compile-time integers must lie within +-2**62 ({MAX_CT_INT})",),
+            )
+        return d
+
     def dim_arith(self, op: str, a: Dim, b: Dim, span: Span) -> Any:
         match op:
             case "+":
-                return a + b
+                return self.in_range(a + b, span)
             case "-":
-                return a - b
+                return self.in_range(a - b, span)
             case "*":
-                return a * b
+                return self.in_range(a * b, span)
             case "//" | "/":
                 if b.is_const and int(b) == 0:
                     return self.err("E0210", "division by zero in a dim expression", span)

@@ -299,6 +299,11 @@ class Elaborator(CallsMixin, TypesMixin, ExprsMixin):
             if not (_const_int(it.start) and _const_int(it.stop)):
                 self.err("E0401", "loop bounds must be compile-time constants", st.iterable.span)
                 return
+            if len(it) > MAX_UNROLL:
+                self.err(
+                    "E0409", f"loop unrolls {len(it)} times (limit {MAX_UNROLL})", st.iterable.span
+                )
+                return
             items: list[Any] = [Dim.of(i) for i in it.items()]
         elif isinstance(it, list | tuple):
             items = list(it)
@@ -351,7 +356,7 @@ class Elaborator(CallsMixin, TypesMixin, ExprsMixin):
     def _eval(self, e: ast.Expr, frame: Frame, scope: Scope) -> Any:
         match e:
             case ast.IntLit():
-                return Dim.of(e.value)
+                return self.in_range(Dim.of(e.value), e.span)
             case ast.FloatLit():
                 return e.value
             case ast.BoolLit():

@@ -120,6 +120,7 @@ class Loader:
             match item:
                 case ast.Decl():
                     define(item.name.name, item.name.span, item)
+                    self._check_param_names(item)
                 case ast.Import():
                     mod = self._import(item.path, folder, item.span)
                     if mod is not None:
@@ -137,6 +138,26 @@ class Loader:
                             define(n.name, n.span, mod.names[n.name])
                         else:
                             self.diagnostics.append(unknown_member(mod, n))
+
+    def _check_param_names(self, decl: ast.Decl) -> None:
+        """Compile-time parameters and inputs of one declaration share one namespace."""
+        seen: dict[str, Span] = {}
+        names = [c.name for c in decl.ctparams or ()] + [p.name for p in decl.params]
+        if isinstance(decl.ret, tuple):
+            names += [o.name for o in decl.ret]
+        for ident in names:
+            if ident.name in seen:
+                self.diagnostics.append(
+                    Diagnostic(
+                        "E0110",
+                        f"`{ident.name}` is declared twice in the signature of `{decl.name.name}`",
+                        ident.span,
+                        label="declared again here",
+                        labels=(Label(seen[ident.name], "first declared here"),),
+                    )
+                )
+            else:
+                seen[ident.name] = ident.span
 
     def _import(self, path: tuple[ast.Ident, ...], folder: Path, span: Span) -> ModuleInfo | None:
         rel = Path(*[p.name for p in path]).with_suffix(".mdl")

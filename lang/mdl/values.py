@@ -84,6 +84,9 @@ class RangeVal:
     start: Any
     stop: Any
 
+    def __len__(self) -> int:
+        return max(0, int(self.stop) - int(self.start))
+
     def items(self) -> list[int]:
         return list(range(int(self.start), int(self.stop)))
 

@@ -194,11 +194,6 @@ def test_integer_ops_like_numpy(tmp_path):
     np.testing.assert_array_equal(n, -a)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`//` on tensors raises KeyError: primitives.surface.OPERATORS has no '//' entry "
-    "(elab_exprs.eval_binary indexes it unguarded)",
-)
 def test_tensor_floor_division(tmp_path):
     m = load(tmp_path, "model M(a: i64[N], b: i64[N]) -> i64[N] { return a // b }\n")
     a = np.array([7, -7, 7, -7, 0], np.int64)
@@ -283,9 +278,16 @@ DENSE_STACK = """
 def test_for_over_layer_list_with_comprehension_paths(tmp_path):
     path = write(tmp_path, DENSE_STACK)
     graph = driver.check_file(path).graph
-    assert [p.path for p in graph.params] == ["blocks.0.w", "blocks.0.b", "blocks.1.w", "blocks.1.b"]
+    assert [p.path for p in graph.params] == [
+        "blocks.0.w",
+        "blocks.0.b",
+        "blocks.1.w",
+        "blocks.1.b",
+    ]
     rng = np.random.default_rng(1)
-    weights = {p.path: rng.standard_normal(p.value.type.shape).astype(np.float32) for p in graph.params}
+    weights = {
+        p.path: rng.standard_normal(p.value.type.shape).astype(np.float32) for p in graph.params
+    }
     m = mdl.load(path, weights=weights)
     x = rng.standard_normal((4, 3)).astype(np.float32)
     want = x
@@ -352,7 +354,11 @@ def test_stdlib_param_names_are_pytorch_style(tmp_path):
     )
     w = init_weights(path, seed=3, random=True)
     assert sorted(w) == sorted(
-        [f"layers.{i}.{p}" for i in range(2) for p in ("fc.weight", "fc.bias", "norm.weight", "norm.bias")]
+        [
+            f"layers.{i}.{p}"
+            for i in range(2)
+            for p in ("fc.weight", "fc.bias", "norm.weight", "norm.bias")
+        ]
         + ["head.weight"]
     )
     assert w["layers.0.fc.weight"].shape == (4, 4) and w["head.weight"].shape == (2, 4)
@@ -362,8 +368,12 @@ def test_stdlib_param_names_are_pytorch_style(tmp_path):
         h = h @ w[f"layers.{i}.fc.weight"].T + w[f"layers.{i}.fc.bias"]
         mu = h.mean(-1, keepdims=True)
         var = ((h - mu) ** 2).mean(-1, keepdims=True)
-        h = (h - mu) / np.sqrt(var + 1e-5) * w[f"layers.{i}.norm.weight"] + w[f"layers.{i}.norm.bias"]
-    np.testing.assert_allclose(mdl.load(path, weights=w)(x), h @ w["head.weight"].T, rtol=1e-4, atol=1e-5)
+        h = (h - mu) / np.sqrt(var + 1e-5) * w[f"layers.{i}.norm.weight"] + w[
+            f"layers.{i}.norm.bias"
+        ]
+    np.testing.assert_allclose(
+        mdl.load(path, weights=w)(x), h @ w["head.weight"].T, rtol=1e-4, atol=1e-5
+    )
 
 
 # ---------------------------------------------------------------- model boundary
@@ -411,3 +421,9 @@ def test_embedding_lookup_matches_take(tmp_path, batch):
     w = init_weights(path, seed=1, random=True)
     ids = np.random.default_rng(batch).integers(0, 10, (batch, 5))
     np.testing.assert_array_equal(mdl.load(path, weights=w)(ids), w["emb.weight"][ids])
+
+
+def test_float_floor_division(tmp_path):
+    m = load(tmp_path, "model M(a: f32[N]) -> f32[N] { return a // 2.0 }\n")
+    a = np.array([7.5, -7.5, 0.0, 3.0], np.float32)
+    np.testing.assert_array_equal(m(a), np.floor(a / 2.0))

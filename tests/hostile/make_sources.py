@@ -57,7 +57,7 @@ GENERATED: dict[str, tuple[str | None, bytes]] = {
     "gen_1e5_open_brackets": ("E0006", FN_HEAD + b"[" * 100_000 + b"\n"),
     "gen_deep_braces": ("E0006", FN_HEAD + b"if true { " * 300 + b"x" + b" } else { x }" * 300),
     "gen_1e4_minus_chain": ("E0006", FN_HEAD + b"-" * 10_000 + b"x\n"),
-    "gen_1e4_else_if_chain": ("E0006", _else_if_chain(10_000)),
+    "gen_1e3_else_if_chain": ("E0006", _else_if_chain(1_000)),
     "gen_long_identifier": ("E0101", b"model M(x: f32[B]) -> f32[B] { return " + b"a" * 100_000 + b" }\n"),
     "gen_many_fns": (None, b"".join(f"fn f{i}(x: f32[N]) -> f32[N] = x\n".encode() for i in range(2000)) + OK_MODEL),
     "gen_deep_layer_nesting": ("E0408", _deep_layers(400)),

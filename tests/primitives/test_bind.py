@@ -380,7 +380,7 @@ def test_every_surface_name_resolves_and_has_a_signature():
 def test_operators_name_registered_primitives():
     assert OPERATORS["+"] == "add" and OPERATORS["@"] == "matmul" and OPERATORS["neg"] == "neg"
     assert set(OPERATORS) == {
-        "+", "-", "*", "/", "%", "**", "@", "==", "!=", "<", "<=", ">", ">=", "neg",
+        "+", "-", "*", "/", "//", "%", "**", "@", "==", "!=", "<", "<=", ">", ">=", "neg",
     }  # fmt: skip
     for prim_name in OPERATORS.values():
         assert prim_name in REGISTRY

@@ -161,6 +161,18 @@ def test_mod_follows_the_divisor_sign():
     assert math.isnan(out[2])
 
 
+
+def test_floordiv_rounds_toward_minus_infinity():
+    a = np.array([7, -7, 7, -7, 5], np.int64)
+    b = np.array([2, 2, -2, -2, 0], np.int64)
+    # Python's // for the first four; integer division by zero is 0 (numpy's rule)
+    expected = [7 // 2, -7 // 2, 7 // -2, -7 // -2, 0]
+    np.testing.assert_array_equal(run("floordiv", a, b), expected)
+    x = np.array([7.5, -7.5, 1.0], np.float32)
+    out = run("floordiv", x, np.array([2.0, 2.0, 0.0], np.float32))
+    np.testing.assert_array_equal(out[:2], [3.0, -4.0])
+    assert np.isinf(out[2])
+
 def test_integer_arithmetic_wraps_and_int_pow_is_total():
     big = np.array([np.iinfo(np.int32).max], dtype=np.int32)
     assert run("add", big, np.array(1, dtype=np.int32))[0] == np.iinfo(np.int32).min

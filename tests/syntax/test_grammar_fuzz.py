@@ -107,7 +107,9 @@ SEPARATORS = st.sampled_from([" ", "", "\n", "  "])
 def token_soups(draw) -> str:
     tokens = draw(st.lists(st.sampled_from(SOUP_TOKENS), max_size=60))
     seps = draw(st.lists(SEPARATORS, min_size=len(tokens), max_size=len(tokens)))
-    prefix = draw(st.sampled_from(["", "model M(x: f32[B, N]) -> f32[B, N] {\n", "fn f(x: f32[N]) = "]))
+    prefix = draw(
+        st.sampled_from(["", "model M(x: f32[B, N]) -> f32[B, N] {\n", "fn f(x: f32[N]) = "])
+    )
     return prefix + "".join(t + s for t, s in zip(tokens, seps, strict=True))
 
 

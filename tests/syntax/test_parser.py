@@ -92,7 +92,9 @@ def test_decl_kinds_and_bodies():
 
 
 def test_ctparams_kinds_and_defaults():
-    decl = only_decl("layer L[In, Out: int, bias: bool = true, eps = 1e-5,](x: f32[In]) -> f32[Out] { x }\n")
+    decl = only_decl(
+        "layer L[In, Out: int, bias: bool = true, eps = 1e-5,](x: f32[In]) -> f32[Out] { x }\n"
+    )
     ct = decl.ctparams
     assert [c.name.name for c in ct] == ["In", "Out", "bias", "eps"]
     assert [c.kind.name if c.kind else None for c in ct] == [None, "int", "bool", None]
@@ -119,7 +121,9 @@ def test_params_with_index_range_and_default():
 
 
 def test_named_outputs():
-    decl = only_decl("model M(x: f32[B]) -> (logits: f32[B, 10], probs: f32[B, 10],) { return x, x }\n")
+    decl = only_decl(
+        "model M(x: f32[B]) -> (logits: f32[B, 10], probs: f32[B, 10],) { return x, x }\n"
+    )
     assert isinstance(decl.ret, tuple)
     assert [o.name.name for o in decl.ret] == ["logits", "probs"]
     assert all(isinstance(o.type, ast.TensorTypeExpr) for o in decl.ret)

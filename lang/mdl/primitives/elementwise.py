@@ -260,6 +260,12 @@ _BINARY: dict[str, tuple[frozenset[DType], Callable, bool, str]] = {
     "sub": (NUMERIC, np.subtract, False, "a - b"),
     "mul": (NUMERIC, np.multiply, False, "a * b"),
     "div": (FLOAT, np.divide, False, "a / b for floats (IEEE: x / 0 is +-inf or nan)"),
+    "floordiv": (
+        NUMERIC,
+        np.floor_divide,
+        False,
+        "a // b rounded toward -inf, as numpy and Python; integer x // 0 is 0",
+    ),
     "mod": (
         NUMERIC,
         np.mod,

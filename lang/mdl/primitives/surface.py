@@ -20,6 +20,7 @@ OPERATORS: dict[str, str] = {
     "*": "mul",
     "/": "div",
     "%": "mod",
+    "//": "floordiv",
     "**": "pow",
     "@": "matmul",
     "==": "eq",
