@@ -60,11 +60,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         big = thousand_line_file(Path(tmp))
         lines = big.read_text().count("\n")
-        subprocess.run([*mdlc, "check", str(big)], check=True, capture_output=True)  # warm the grammar cache
+        subprocess.run(
+            [*mdlc, "check", str(big)], check=True, capture_output=True
+        )  # warm the grammar cache
         rows = [
-            ("`python -c pass` (interpreter start-up, for scale)", median_seconds([sys.executable, "-c", "pass"]), None),
+            (
+                "`python -c pass` (interpreter start-up, for scale)",
+                median_seconds([sys.executable, "-c", "pass"]),
+                None,
+            ),
             ("`mdlc --help`", median_seconds([*mdlc, "--help"]), 0.3),
-            (f"`mdlc check` of a {lines}-line file", median_seconds([*mdlc, "check", str(big)]), 0.5),
+            (
+                f"`mdlc check` of a {lines}-line file",
+                median_seconds([*mdlc, "check", str(big)]),
+                0.5,
+            ),
         ]
     out = [
         "# Front-end speed",

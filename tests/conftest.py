@@ -6,8 +6,12 @@ import pytest
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--bless", action="store_true", default=False,
-                     help="rewrite golden expected files from the current output")
+    parser.addoption(
+        "--bless",
+        action="store_true",
+        default=False,
+        help="rewrite golden expected files from the current output",
+    )
 
 
 @pytest.fixture

@@ -71,7 +71,7 @@ def check_file(
                 help="move this model to a file of its own",
             )
         )
-    syntax_errors = any(d.is_error and d.code < "E0100" for d in diags)
+    syntax_errors = any(d.is_error and d.code.startswith("E00") for d in diags)
     front = Frontend(diags, loader.sources, module=info)
     if not models:
         if defines:

@@ -161,7 +161,6 @@ def test_mod_follows_the_divisor_sign():
     assert math.isnan(out[2])
 
 
-
 def test_floordiv_rounds_toward_minus_infinity():
     a = np.array([7, -7, 7, -7, 5], np.int64)
     b = np.array([2, 2, -2, -2, 0], np.int64)
@@ -172,6 +171,7 @@ def test_floordiv_rounds_toward_minus_infinity():
     out = run("floordiv", x, np.array([2.0, 2.0, 0.0], np.float32))
     np.testing.assert_array_equal(out[:2], [3.0, -4.0])
     assert np.isinf(out[2])
+
 
 def test_integer_arithmetic_wraps_and_int_pow_is_total():
     big = np.array([np.iinfo(np.int32).max], dtype=np.int32)
