@@ -189,6 +189,7 @@ class CallsMixin(ParamsMixin, PrimsMixin):
         return self.err("E0115", f"{describe(func)} is not callable", e.func.span)
 
     def call_instance(self, inst: Instance, args, kwargs, e: ast.Call, frame: Frame) -> Any:
+        inst.called = True
         if isinstance(inst.spec, SequentialSpec):
             if len(args) != 1 or kwargs:
                 return self.err("E0113", "a `Sequential` takes exactly one input", e.span)

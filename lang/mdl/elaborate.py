@@ -18,7 +18,7 @@ import difflib
 import math
 from typing import Any
 
-from .diagnostics import Diagnostic, Fix, Label
+from .diagnostics import Diagnostic, Fix, Label, Severity
 from .dims import Dim
 from .elab_calls import CallsMixin
 from .elab_exprs import MAX_UNROLL, ExprsMixin, _const_int
@@ -63,7 +63,10 @@ class Elaborator(CallsMixin, TypesMixin, ExprsMixin):
         self.params: dict[str, Any] = {}  # path -> graph.Parameter
         self.types: dict[Any, Any] = {}  # AST node -> TensorType or compile-time value (first seen)
         self.call_stack: list[ast.Decl] = []
-        self.reached: set[ast.Decl] = set()  # declarations the model used
+        self.reached: set[ast.Decl] = set()
+        self.bindings: list[
+            tuple[Any, ast.Ident]
+        ] = []  # layer instances bound by `let`  # declarations the model used
         self.scope_path = ""  # the layer instance whose body is being evaluated (node scopes)
         self.anonymous_call: Span | None = None  # the call of a layer that has no binding
         self.anonymous_reported: Span | None = None
@@ -100,6 +103,7 @@ class Elaborator(CallsMixin, TypesMixin, ExprsMixin):
         if result is POISON or any(d.is_error for d in self.diags[start:]):
             return None
         self._model_outputs(decl, frame, scope, result)
+        self.warn_unused_instances()
         return self.graph
 
     def _bind_model_ctparams(
@@ -250,7 +254,7 @@ class Elaborator(CallsMixin, TypesMixin, ExprsMixin):
             case ast.Let():
                 value = self.eval_expr(st.value, frame, scope)
                 if len(st.names) == 1:
-                    scope.vars[st.names[0].name] = self.bind_name(value, st.names[0].name, frame)
+                    scope.vars[st.names[0].name] = self.bind_name(value, st.names[0], frame)
                     self.types.setdefault(st.names[0], _type_or_value(value))
                     return
                 if value is POISON:
@@ -270,7 +274,7 @@ class Elaborator(CallsMixin, TypesMixin, ExprsMixin):
                         scope.vars[n.name] = POISON
                     return
                 for n, v in zip(st.names, value, strict=True):
-                    scope.vars[n.name] = self.bind_name(v, n.name, frame)
+                    scope.vars[n.name] = self.bind_name(v, n, frame)
                     self.types.setdefault(n, _type_or_value(v))
             case ast.Assign():
                 value = self.eval_expr(st.value, frame, scope)
@@ -327,10 +331,33 @@ class Elaborator(CallsMixin, TypesMixin, ExprsMixin):
             inner.vars[st.var.name] = item
             self.exec_block(st.body, frame, inner)
 
-    def bind_name(self, value: Any, name: str, frame: Frame) -> Any:
+    def bind_name(self, value: Any, ident: ast.Ident, frame: Frame) -> Any:
         """`let name = value`: unbound layer instantiations get their parameter path here."""
-        path = f"{frame.path}.{name}" if frame.path else name
-        return self.instantiate(value, path)
+        path = f"{frame.path}.{ident.name}" if frame.path else ident.name
+        bound = self.instantiate(value, path)
+        if bound is not value and not self.generic:
+            self.bindings.append((bound, ident))
+        return bound
+
+    def warn_unused_instances(self) -> None:
+        """A layer bound with `let` but never called declares no parameters: say so."""
+        for inst, ident in self.bindings:
+            items = inst if isinstance(inst, list) else [inst]
+            if items and not any(i.called for i in items):
+                self.diags.append(
+                    Diagnostic(
+                        "E0412",
+                        f"layer instance `{ident.name}` is never called",
+                        ident.span,
+                        severity=Severity.WARNING,
+                        label="bound here",
+                        notes=(
+                            "its parameters are not part of the model, so a weights file "
+                            "that has them is rejected",
+                        ),
+                        help=f"call it (`{ident.name}(x)`) or remove the binding",
+                    )
+                )
 
     def instantiate(self, value: Any, path: str) -> Any:
         match value:

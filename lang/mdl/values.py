@@ -66,6 +66,7 @@ class Instance:
     spec: LayerRef | SequentialSpec
     path: str
     children: list[Instance] = field(default_factory=list)
+    called: bool = False
 
 
 @dataclass(frozen=True, eq=False)
