@@ -343,10 +343,16 @@ _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 
 
 def _unexpected_eof(
-    src: SourceFile, end: int, stack: list[Token], expected: set[str], p: _Parser
+    src: Any, end: int, stack: list[Token], expected: set[str], p: _Parser
 ) -> Diagnostic:
-    end = len(src.text[:end].rstrip())
-    sp = src.span(end, end)
+    last = p.postlexer.last
+    at = last.end_pos if last is not None and last.end_pos is not None else 0
+    sp = src.span(at, at)
+    # declarations are parsed one at a time: the text may go on after this one
+    whole = src._src.text if isinstance(src, _ChunkSource) else src.text
+    offset = src._offset if isinstance(src, _ChunkSource) else 0
+    at_file_end = not whole[offset + end :].strip()
+    what = "file" if at_file_end else "declaration"
     if stack:
         opener = stack[-1]
         osp = _token_span(src, opener)
@@ -355,10 +361,22 @@ def _unexpected_eof(
             f"unclosed `{opener.value}`",
             osp,
             label=f"`{opener.value}` opened here is never closed",
-            labels=(Label(sp, "file ends here"),),
+            labels=(Label(sp, f"the {what} ends here"),),
         )
+    notes = (
+        ()
+        if at_file_end
+        else (
+            "a line starting in column 1 with `fn`, `layer`, `model`, `import` or `from` "
+            "begins the next declaration",
+        )
+    )
     return Diagnostic(
-        "E0005", f"unexpected end of file, expected {_expected_words(p, expected)}", sp
+        "E0005",
+        f"unexpected end of {what}, expected {_expected_words(p, expected)}",
+        sp,
+        label=f"expected {_expected_words(p, expected)} after this",
+        notes=notes,
     )
 
 

@@ -43,9 +43,11 @@ class Postlexer:
     def __init__(self) -> None:
         self.text = ""
         self.stack: list[Token] = []
+        self.last: Token | None = None  # the last token passed on (not a newline)
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         self.stack = []
+        self.last = None
         stack = self.stack
         prev: Token | None = None
         for tok in stream:
@@ -72,4 +74,5 @@ class Postlexer:
                 else:
                     raise MismatchedBracket(tok, stack[-1] if stack else None)
             prev = tok
+            self.last = tok
             yield tok
