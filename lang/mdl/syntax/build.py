@@ -43,16 +43,27 @@ class _Builder:
         self.starts = src.line_starts
         self.comments = comments
         self.diags: list[Diagnostic] = []
+        self.path = src.path
+        # a declaration parsed on its own: Lark counts from its first line and character
+        self.line_shift = getattr(src, "line_shift", 0)
+        self.offset = getattr(src, "offset", 0)
 
     # ------------------------------------------------------------ spans
     def sp(self, x: Tree | Token) -> Span:
-        if isinstance(x, Token):
-            s = x.start_pos or 0
-            return self.src.span(s, x.end_pos if x.end_pos is not None else s, self.starts)
-        m = x.meta
-        if m.empty:
+        """Lark's own positions (1-based lines and columns), shifted to the whole file."""
+        m = x if isinstance(x, Token) else x.meta
+        if isinstance(x, Tree) and m.empty:
             return self.src.span(0, 0, self.starts)
-        return self.src.span(m.start_pos, m.end_pos, self.starts)
+        shift, off = self.line_shift, self.offset
+        return Span(
+            self.path,
+            m.line + shift,
+            m.column,
+            m.end_line + shift,
+            m.end_column,
+            m.start_pos + off,
+            m.end_pos + off,
+        )
 
     def ident(self, tok: Token) -> ast.Ident:
         return ast.Ident(str(tok), self.sp(tok))

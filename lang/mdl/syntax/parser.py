@@ -10,6 +10,7 @@ parsed after a blanked copy of the text before it.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -178,6 +179,8 @@ class _ChunkSource:
         self.text = chunk
         self._src = src
         self._offset = offset
+        self.offset = offset
+        self.line_shift = bisect_right(src.line_starts, offset) - 1  # lines before the chunk
 
     @property
     def line_starts(self) -> list[int]:
