@@ -7,6 +7,7 @@ process each time) and reports medians. Results: bench/results/frontend.md.
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import subprocess
@@ -46,6 +47,16 @@ def thousand_line_file(folder: Path) -> Path:
     return path
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown cpu"
+
+
 def median_seconds(cmd: list[str]) -> float:
     times = []
     for _ in range(RUNS):
@@ -79,7 +90,7 @@ def main() -> None:
     out = [
         "# Front-end speed",
         "",
-        f"Machine: {platform.machine()}, {platform.processor() or 'unknown cpu'}, "
+        f"Machine: {platform.machine()}, {cpu_name()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}; "
         f"median of {RUNS} runs, each a new process. Made by `python bench/frontend.py`.",
         "",
