@@ -19,6 +19,7 @@ class Model:
         self.graph = front.graph
         self.weights = weights
         self.backend = backend
+        self._native = driver.compile_native(self.graph, weights) if backend == "native" else None
         self.input_names = [i.name for i in self.graph.inputs]
         self.output_names = self.graph.output_names
 
@@ -48,6 +49,8 @@ class Model:
         return values[0] if len(values) == 1 else values
 
     def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        if self._native is not None:
+            return self._native.run(inputs)
         return driver.run_reference(self.graph, self.weights, inputs)
 
 
@@ -58,10 +61,8 @@ def load(
     backend: str = "ref",
     defines: Mapping[str, Any] | None = None,
 ) -> Model:
-    if backend != "ref":
-        raise MdlError(
-            [Diagnostic("E0704", f'backend `{backend}` is not available yet; use backend="ref"')]
-        )
+    if backend not in ("ref", "native"):
+        raise MdlError([Diagnostic("E0704", f'unknown backend `{backend}`: use "native" or "ref"')])
     front = driver.compile_model(str(path), defines)
     assert front.graph is not None
     if weights is None:

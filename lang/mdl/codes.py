@@ -7,7 +7,7 @@ has an explanation in `errors/<CODE>.md` (shipped in the package, printed by
 Ranges: E00xx source text and syntax, E01xx names and imports, E02xx dtypes
 and values, E03xx shapes, E04xx compile-time evaluation and declarations,
 E05xx weights files, E06xx inputs at run time, E07xx files and command line,
-E09xx internal compiler errors.
+E08xx the native backend, E09xx internal compiler errors.
 """
 
 from __future__ import annotations
@@ -104,6 +104,8 @@ CODES: dict[str, str] = {
     "E0702": "cannot write file",
     "E0703": "unknown error code",
     "E0704": "bad command-line value",
+    # E08xx: the native backend
+    "E0801": "not supported by the native backend yet",
     # E09xx: internal
     "E0901": "internal compiler error",
 }

@@ -166,3 +166,33 @@ def run_reference(
     from .interp import run
 
     return run(graph, weights, inputs)
+
+
+def compile_native(graph: Graph, weights: Mapping[str, np.ndarray]) -> Any:
+    """The graph as machine code for this host (the JIT); MdlError E0801 for what it cannot do yet."""
+    from .backend.jit import NativeModel
+    from .backend.lower import UnsupportedDtype, UnsupportedOp
+
+    try:
+        return NativeModel(graph, weights)
+    except UnsupportedOp as e:
+        raise MdlError(
+            [
+                Diagnostic(
+                    "E0801",
+                    f"the native backend cannot compile `{e.op}` yet",
+                    e.node.span,
+                    help='use the reference backend (`backend="ref"`)',
+                )
+            ]
+        ) from None
+    except UnsupportedDtype as e:
+        raise MdlError(
+            [
+                Diagnostic(
+                    "E0801",
+                    f"the native backend does not support `{e.dtype}` yet",
+                    help='use the reference backend (`backend="ref"`)',
+                )
+            ]
+        ) from None

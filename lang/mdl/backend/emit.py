@@ -1,0 +1,441 @@
+"""Emission: loop-IR `Program` -> LLVM IR module (llvmlite.ir).
+
+One internal function per kernel and one entry point
+
+    i32 @mdl_run(i64* syms, i8** bufs, i64* errinfo)
+
+that calls the kernels in order and returns 0, or 1 + the code of the first
+`Fail` (its values written to `errinfo`). `bufs` holds one pointer per
+`Program.buffers` entry, in order; `syms` the run-time dims in
+`Program.symbols` order. Loop variables and locals are stack slots that
+LLVM's SROA turns into registers. The arithmetic follows the reference
+semantics (numpy): see the IR-op notes below.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import llvmlite.ir as ll
+
+from ..types import DType
+from . import loopir as ir
+
+I1 = ll.IntType(1)
+I8 = ll.IntType(8)
+I32 = ll.IntType(32)
+I64 = ll.IntType(64)
+F32 = ll.FloatType()
+F64 = ll.DoubleType()
+VALUE_TYPES: dict[DType, ll.Type] = {
+    DType.F32: F32,
+    DType.F64: F64,
+    DType.I32: I32,
+    DType.I64: I64,
+    DType.BOOL: I1,
+}
+STORAGE_TYPES: dict[DType, ll.Type] = {**VALUE_TYPES, DType.BOOL: I8}
+ENTRY = "mdl_run"
+
+
+class EmitError(Exception):
+    pass
+
+
+def emit(program: ir.Program, triple: str = "") -> ll.Module:
+    m = ll.Module(name=program.name or "model")
+    if triple:
+        m.triple = triple
+    e = _Emitter(m, program)
+    kernels = [e.kernel(k, i) for i, k in enumerate(program.kernels)]
+    fty = ll.FunctionType(I32, [I64.as_pointer(), I8.as_pointer().as_pointer(), I64.as_pointer()])
+    run = ll.Function(m, fty, ENTRY)
+    b = ll.IRBuilder(run.append_basic_block("entry"))
+    for fn in kernels:
+        rc = b.call(fn, run.args)
+        ok = b.icmp_unsigned("==", rc, ll.Constant(I32, 0))
+        cont = run.append_basic_block("next")
+        fail = run.append_basic_block("fail")
+        b.cbranch(ok, cont, fail)
+        b.position_at_end(fail)
+        b.ret(rc)
+        b.position_at_end(cont)
+    b.ret(ll.Constant(I32, 0))
+    return m
+
+
+def _dtype_of_value_type(t: ll.Type) -> str:
+    return {F32: "f32", F64: "f64"}.get(t, "")
+
+
+class _Emitter:
+    def __init__(self, module: ll.Module, program: ir.Program):
+        self.m = module
+        self.p = program
+        self.index = {b.name: i for i, b in enumerate(program.buffers)}
+        self.dtypes = {b.name: b.dtype for b in program.buffers}
+        self.sym_index = {s: i for i, s in enumerate(program.symbols)}
+        self._decls: dict[str, ll.Function] = {}
+
+    # ------------------------------------------------------------ functions
+    def kernel(self, k: ir.Kernel, number: int) -> ll.Function:
+        fty = ll.FunctionType(
+            I32, [I64.as_pointer(), I8.as_pointer().as_pointer(), I64.as_pointer()]
+        )
+        fn = ll.Function(self.m, fty, f"k{number}")
+        fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        self.fn = fn
+        self.entry = fn.append_basic_block("entry")
+        body = fn.append_basic_block("body")
+        self.b = ll.IRBuilder(body)
+        self.syms_arg, self.bufs_arg, self.err_arg = fn.args
+        self.buf_ptrs: dict[str, Any] = {}
+        self.sym_vals: dict[str, Any] = {}
+        self.stmts(k.body, {})
+        if not self.b.block.is_terminated:
+            self.b.ret(ll.Constant(I32, 0))
+        ll.IRBuilder(self.entry).branch(body)
+        return fn
+
+    def slot(self, t: ll.Type, name: str) -> Any:
+        """A stack slot in the entry block (so that SROA promotes it)."""
+        eb = ll.IRBuilder(self.entry)
+        if self.entry.instructions:
+            eb.position_before(self.entry.instructions[0])
+        return eb.alloca(t, name=name)
+
+    def buffer(self, name: str) -> Any:
+        if name not in self.buf_ptrs:
+            eb = ll.IRBuilder(self.entry)
+            raw = eb.load(eb.gep(self.bufs_arg, [ll.Constant(I64, self.index[name])]))
+            self.buf_ptrs[name] = eb.bitcast(
+                raw, STORAGE_TYPES[self.dtypes[name]].as_pointer(), name=name.replace(".", "_")
+            )
+        return self.buf_ptrs[name]
+
+    def sym(self, name: str) -> Any:
+        if name not in self.sym_vals:
+            eb = ll.IRBuilder(self.entry)
+            self.sym_vals[name] = eb.load(
+                eb.gep(self.syms_arg, [ll.Constant(I64, self.sym_index[name])]), name=f"dim_{name}"
+            )
+        return self.sym_vals[name]
+
+    # ------------------------------------------------------------ statements
+    def stmts(self, stmts: tuple, env: dict[str, Any]) -> None:
+        env = dict(env)
+        for st in stmts:
+            if self.b.block.is_terminated:
+                return
+            match st:
+                case ir.For():
+                    self.loop(st, env)
+                case ir.Store():
+                    ptr = self.b.gep(self.buffer(st.buf), [self.expr(st.index, env)])
+                    value = self.expr(st.value, env)
+                    if self.dtypes[st.buf] is DType.BOOL:
+                        value = self.b.zext(value, I8)
+                    self.b.store(value, ptr)
+                case ir.Local():
+                    slot = self.slot(VALUE_TYPES[st.dtype], st.name)
+                    self.b.store(self.expr(st.init, env), slot)
+                    env[st.name] = slot
+                case ir.Assign():
+                    self.b.store(self.expr(st.value, env), env[st.name])
+                case ir.If():
+                    cond = self.expr(st.cond, env)
+                    with self.b.if_else(cond) as (then, orelse):
+                        with then:
+                            self.stmts(st.then, env)
+                        with orelse:
+                            self.stmts(st.orelse, env)
+                case ir.Fail():
+                    for i, v in enumerate(st.values):
+                        x = self.to_i64(self.expr(v, env), v.dtype)
+                        self.b.store(x, self.b.gep(self.err_arg, [ll.Constant(I64, i)]))
+                    self.b.ret(ll.Constant(I32, st.code + 1))
+                    # code after a Fail in the same block is unreachable: continue in a fresh block
+                    self.b.position_at_end(self.fn.append_basic_block("after_fail"))
+                case _:
+                    raise EmitError(f"unknown statement {st!r}")
+
+    def loop(self, st: ir.For, env: dict[str, Any]) -> None:
+        b = self.b
+        start = self.expr(st.start, env)
+        stop = self.expr(st.stop, env)
+        var = self.slot(I64, st.var)
+        b.store(start, var)
+        cond_bb = self.fn.append_basic_block(f"{st.var}_cond")
+        body_bb = self.fn.append_basic_block(f"{st.var}_body")
+        exit_bb = self.fn.append_basic_block(f"{st.var}_exit")
+        b.branch(cond_bb)
+        b.position_at_end(cond_bb)
+        i = b.load(var)
+        b.cbranch(b.icmp_signed("<", i, stop), body_bb, exit_bb)
+        b.position_at_end(body_bb)
+        inner = dict(env)
+        inner[st.var] = var
+        self.stmts(st.body, inner)
+        if not b.block.is_terminated:
+            b.store(b.add(b.load(var), ll.Constant(I64, 1)), var)
+            b.branch(cond_bb)
+        b.position_at_end(exit_bb)
+
+    # ------------------------------------------------------------ expressions
+    def expr(self, e: Any, env: dict[str, Any]) -> Any:
+        b = self.b
+        match e:
+            case ir.Const():
+                t = VALUE_TYPES[e.dtype]
+                if e.dtype is DType.BOOL:
+                    return ll.Constant(I1, int(bool(e.value)))
+                if e.dtype.is_float:
+                    return ll.Constant(t, float(e.value))
+                return ll.Constant(t, int(e.value))
+            case ir.Var():
+                return b.load(env[e.name])
+            case ir.Sym():
+                return self.sym(e.name)
+            case ir.Load():
+                v = b.load(b.gep(self.buffer(e.buf), [self.expr(e.index, env)]))
+                return b.icmp_unsigned("!=", v, ll.Constant(I8, 0)) if e.dtype is DType.BOOL else v
+            case ir.Un():
+                return self.unary(e.op, self.expr(e.x, env), e.x.dtype)
+            case ir.Bin():
+                return self.binary(e.op, self.expr(e.a, env), self.expr(e.b, env), e.a.dtype)
+            case ir.Select():
+                return b.select(self.expr(e.cond, env), self.expr(e.a, env), self.expr(e.b, env))
+            case ir.Cast():
+                return self.cast(self.expr(e.x, env), e.x.dtype, e.dtype)
+        raise EmitError(f"unknown expression {e!r}")
+
+    def intrinsic(self, name: str, t: ll.Type, args: list[Any]) -> Any:
+        fn = self.m.declare_intrinsic(name, [t], ll.FunctionType(t, [t] * len(args)))
+        return self.b.call(fn, args)
+
+    def libm(self, name: str, t: ll.Type, args: list[Any]) -> Any:
+        symbol = name + ("f" if t == F32 else "")
+        fn = self._decls.get(symbol)
+        if fn is None:
+            fn = ll.Function(self.m, ll.FunctionType(t, [t] * len(args)), symbol)
+            self._decls[symbol] = fn
+        return self.b.call(fn, args)
+
+    def unary(self, op: str, x: Any, dt: DType) -> Any:
+        b = self.b
+        t = VALUE_TYPES[dt]
+        if dt.is_float:
+            match op:
+                case "neg":
+                    return b.fneg(x)
+                case "abs":
+                    return self.intrinsic("llvm.fabs", t, [x])
+                case "exp" | "log" | "sqrt" | "sin" | "cos" | "floor" | "ceil":
+                    return self.intrinsic(f"llvm.{op}", t, [x])
+                case "rsqrt":
+                    return b.fdiv(ll.Constant(t, 1.0), self.intrinsic("llvm.sqrt", t, [x]))
+                case "tanh" | "erf":
+                    return self.libm(op, t, [x])
+                case "sigmoid":
+                    e = self.intrinsic("llvm.exp", t, [b.fneg(x)])
+                    return b.fdiv(ll.Constant(t, 1.0), b.fadd(ll.Constant(t, 1.0), e))
+                case "isnan":
+                    return b.fcmp_unordered("uno", x, x)
+        elif dt is DType.BOOL:
+            if op == "not":
+                return b.xor(x, ll.Constant(I1, 1))
+        else:
+            match op:
+                case "neg":
+                    return b.sub(ll.Constant(t, 0), x)
+                case "abs":
+                    return b.select(
+                        b.icmp_signed("<", x, ll.Constant(t, 0)), b.sub(ll.Constant(t, 0), x), x
+                    )
+        raise EmitError(f"unary `{op}` on {dt}")
+
+    def binary(self, op: str, x: Any, y: Any, dt: DType) -> Any:
+        b = self.b
+        t = VALUE_TYPES[dt]
+        if dt.is_float:
+            match op:
+                case "add":
+                    return b.fadd(x, y)
+                case "sub":
+                    return b.fsub(x, y)
+                case "mul":
+                    return b.fmul(x, y)
+                case "div":
+                    return b.fdiv(x, y)
+                case "pow":
+                    return self.intrinsic("llvm.pow", t, [x, y])
+                case "max":
+                    return self.intrinsic("llvm.maximum", t, [x, y])
+                case "min":
+                    return self.intrinsic("llvm.minimum", t, [x, y])
+                case "floordiv" | "mod":
+                    return self.float_divmod(x, y, t)[0 if op == "floordiv" else 1]
+                case "eq" | "lt" | "le" | "gt" | "ge":
+                    return b.fcmp_ordered(
+                        {"eq": "==", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[op], x, y
+                    )
+                case "ne":
+                    return b.fcmp_unordered("!=", x, y)
+        elif dt is DType.BOOL:
+            match op:
+                case "and":
+                    return b.and_(x, y)
+                case "or":
+                    return b.or_(x, y)
+                case "eq":
+                    return b.icmp_unsigned("==", x, y)
+                case "ne":
+                    return b.icmp_unsigned("!=", x, y)
+        else:
+            zero = ll.Constant(t, 0)
+            match op:
+                case "add":
+                    return b.add(x, y)
+                case "sub":
+                    return b.sub(x, y)
+                case "mul":
+                    return b.mul(x, y)
+                case "max":
+                    return b.select(b.icmp_signed(">", x, y), x, y)
+                case "min":
+                    return b.select(b.icmp_signed("<", x, y), x, y)
+                case "eq" | "ne" | "lt" | "le" | "gt" | "ge":
+                    sym = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[op]
+                    return b.icmp_signed(sym, x, y)
+                case "floordiv" | "mod" | "div":
+                    return self.int_divmod(x, y, t)[1 if op == "mod" else 0]
+                case "pow":
+                    return b.call(self.int_pow(t), [x, y])
+            del zero
+        raise EmitError(f"binary `{op}` on {dt}")
+
+    def float_divmod(self, a: Any, b_: Any, t: ll.Type) -> tuple[Any, Any]:
+        """numpy's npy_divmod: floor division and modulo with the sign of the divisor."""
+        b = self.b
+        zero = ll.Constant(t, 0.0)
+        mod = b.frem(a, b_)
+        div = b.fdiv(b.fsub(a, mod), b_)
+        adjust = b.and_(
+            b.fcmp_unordered("!=", mod, zero),
+            b.xor(b.fcmp_ordered("<", b_, zero), b.fcmp_ordered("<", mod, zero)),
+        )
+        mod = b.select(adjust, b.fadd(mod, b_), mod)
+        div = b.select(adjust, b.fsub(div, ll.Constant(t, 1.0)), div)
+        mod = b.select(
+            b.fcmp_ordered("==", mod, zero), self.intrinsic("llvm.copysign", t, [zero, b_]), mod
+        )
+        floordiv = self.intrinsic("llvm.floor", t, [div])
+        floordiv = b.select(
+            b.fcmp_ordered(">", b.fsub(div, floordiv), ll.Constant(t, 0.5)),
+            b.fadd(floordiv, ll.Constant(t, 1.0)),
+            floordiv,
+        )
+        floordiv = b.select(
+            b.fcmp_ordered("==", div, zero),
+            self.intrinsic("llvm.copysign", t, [zero, b.fdiv(a, b_)]),
+            floordiv,
+        )
+        by_zero = b.fcmp_ordered("==", b_, zero)
+        return b.select(by_zero, b.fdiv(a, b_), floordiv), b.select(by_zero, b.frem(a, b_), mod)
+
+    def int_divmod(self, a: Any, d: Any, t: ll.Type) -> tuple[Any, Any]:
+        """Python's // and % on ints, with x // 0 = x % 0 = 0 and no overflow trap."""
+        b = self.b
+        zero, one, minus_one = ll.Constant(t, 0), ll.Constant(t, 1), ll.Constant(t, -1)
+        unsafe = b.or_(b.icmp_signed("==", d, zero), b.icmp_signed("==", d, minus_one))
+        safe_d = b.select(unsafe, one, d)
+        q = b.sdiv(a, safe_d)
+        r = b.srem(a, safe_d)
+        adjust = b.and_(
+            b.icmp_signed("!=", r, zero),
+            b.xor(b.icmp_signed("<", r, zero), b.icmp_signed("<", d, zero)),
+        )
+        q = b.select(adjust, b.sub(q, one), q)
+        r = b.select(adjust, b.add(r, d), r)
+        is_zero = b.icmp_signed("==", d, zero)
+        q = b.select(is_zero, zero, b.select(b.icmp_signed("==", d, minus_one), b.sub(zero, a), q))
+        r = b.select(unsafe, zero, r)
+        return q, r
+
+    def int_pow(self, t: ll.Type) -> ll.Function:
+        """Integer power by squaring, wrapping; a negative exponent truncates toward zero."""
+        name = f"mdl_ipow_{t.width}"
+        if name in self._decls:
+            return self._decls[name]
+        fn = ll.Function(self.m, ll.FunctionType(t, [t, t]), name)
+        fn.linkage = "internal"
+        self._decls[name] = fn
+        base, exp = fn.args
+        b = ll.IRBuilder(fn.append_basic_block("entry"))
+        zero, one, minus_one = ll.Constant(t, 0), ll.Constant(t, 1), ll.Constant(t, -1)
+        neg_bb = fn.append_basic_block("negative")
+        pos_bb = fn.append_basic_block("loop_head")
+        b.cbranch(b.icmp_signed("<", exp, zero), neg_bb, pos_bb)
+        b.position_at_end(neg_bb)
+        # 1 ** -k = 1; (-1) ** -k = +-1; otherwise |1/x| < 1 truncates to 0 (0 ** -k too)
+        odd = b.icmp_unsigned("!=", b.and_(exp, one), zero)
+        b.ret(
+            b.select(
+                b.icmp_signed("==", base, one),
+                one,
+                b.select(b.icmp_signed("==", base, minus_one), b.select(odd, minus_one, one), zero),
+            )
+        )
+        entry_bb = pos_bb
+        b.position_at_end(entry_bb)
+        loop = fn.append_basic_block("loop")
+        done = fn.append_basic_block("done")
+        b.branch(loop)
+        b.position_at_end(loop)
+        acc = b.phi(t)
+        x = b.phi(t)
+        e = b.phi(t)
+        acc.add_incoming(one, entry_bb)
+        x.add_incoming(base, entry_bb)
+        e.add_incoming(exp, entry_bb)
+        bit = b.icmp_unsigned("!=", b.and_(e, one), zero)
+        acc2 = b.select(bit, b.mul(acc, x), acc)
+        x2 = b.mul(x, x)
+        e2 = b.lshr(e, one)
+        acc.add_incoming(acc2, loop)
+        x.add_incoming(x2, loop)
+        e.add_incoming(e2, loop)
+        b.cbranch(b.icmp_unsigned("!=", e2, zero), loop, done)
+        b.position_at_end(done)
+        result = b.phi(t)
+        result.add_incoming(acc2, loop)
+        b.ret(result)
+        return fn
+
+    def cast(self, x: Any, src: DType, dst: DType) -> Any:
+        b = self.b
+        if src is dst:
+            return x
+        st, dt_ = VALUE_TYPES[src], VALUE_TYPES[dst]
+        if dst is DType.BOOL:
+            if src.is_float:
+                return b.fcmp_unordered("!=", x, ll.Constant(st, 0.0))
+            return b.icmp_unsigned("!=", x, ll.Constant(st, 0))
+        if src is DType.BOOL:
+            return b.uitofp(x, dt_) if dst.is_float else b.zext(x, dt_)
+        if src.is_float and dst.is_float:
+            return b.fpext(x, dt_) if dst is DType.F64 else b.fptrunc(x, dt_)
+        if src.is_float:
+            # saturating, NaN -> 0: the reference's cast
+            name = f"llvm.fptosi.sat.i{dt_.width}.{'f32' if st == F32 else 'f64'}"
+            fn = self.m.globals.get(name) or ll.Function(self.m, ll.FunctionType(dt_, [st]), name)
+            return b.call(fn, [x])
+        if dst.is_float:
+            return b.sitofp(x, dt_)
+        if dt_.width > st.width:
+            return b.sext(x, dt_)
+        return b.trunc(x, dt_)
+
+    def to_i64(self, x: Any, dt: DType) -> Any:
+        return self.cast(x, dt, DType.I64) if dt is not DType.I64 else x

@@ -1,0 +1,402 @@
+"""The loop IR: buffers, loop nests and scalar expressions, one `Program` per model.
+
+Graph -> (lower.py) -> `Program` -> (emit.py) -> LLVM IR. Every buffer is a
+dense row-major array whose dims may be symbolic (`Sym`: read at run time
+from the caller's dims array). Kernels are statement lists: `For` loops,
+`Store`s into buffers, scalar `Local`s and `Assign`s (accumulators), `If`,
+and `Fail` (a checked run-time error such as a gather index out of range).
+Index arithmetic is i64; values have the dtype of what they compute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..dims import Dim
+from ..types import DType
+
+node = dataclass(frozen=True, slots=True, eq=False)
+I64 = DType.I64
+BOOL = DType.BOOL
+
+UNARY_OPS = frozenset(
+    {
+        "neg",
+        "abs",
+        "exp",
+        "log",
+        "sqrt",
+        "rsqrt",
+        "tanh",
+        "erf",
+        "sigmoid",
+        "sin",
+        "cos",
+        "floor",
+        "ceil",
+        "not",
+        "isnan",
+    }
+)
+BINARY_OPS = frozenset(
+    {
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "floordiv",
+        "mod",
+        "pow",
+        "min",
+        "max",
+        "eq",
+        "ne",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "and",
+        "or",
+    }
+)
+COMPARISONS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
+
+
+# ---------------------------------------------------------------- expressions
+@node
+class Const:
+    value: int | float | bool
+    dtype: DType
+
+
+@node
+class Var:
+    """A loop variable (i64) or a scalar local."""
+
+    name: str
+    dtype: DType = I64
+
+
+@node
+class Sym:
+    """A symbolic dim of the model (`B`), read at run time."""
+
+    name: str
+    dtype: DType = I64
+
+
+@node
+class Load:
+    buf: str
+    index: Expr
+    dtype: DType
+
+
+@node
+class Un:
+    op: str
+    x: Expr
+    dtype: DType
+
+
+@node
+class Bin:
+    op: str
+    a: Expr
+    b: Expr
+    dtype: DType  # the result's: bool for comparisons
+
+
+@node
+class Select:
+    cond: Expr
+    a: Expr
+    b: Expr
+    dtype: DType
+
+
+@node
+class Cast:
+    x: Expr
+    dtype: DType
+
+
+Expr = Const | Var | Sym | Load | Un | Bin | Select | Cast
+
+
+# ---------------------------------------------------------------- statements
+@node
+class For:
+    var: str
+    start: Expr
+    stop: Expr
+    body: tuple[Stmt, ...]
+    parallel: bool = False
+
+
+@node
+class Store:
+    buf: str
+    index: Expr
+    value: Expr
+
+
+@node
+class Local:
+    name: str
+    dtype: DType
+    init: Expr
+
+
+@node
+class Assign:
+    name: str
+    value: Expr
+
+
+@node
+class If:
+    cond: Expr
+    then: tuple[Stmt, ...]
+    orelse: tuple[Stmt, ...] = ()
+
+
+@node
+class Fail:
+    """Stop the run with error `code` (an index into `Program.errors`), reporting `values`."""
+
+    code: int
+    values: tuple[Expr, ...] = ()
+
+
+Stmt = For | Store | Local | Assign | If | Fail
+
+
+@node
+class Kernel:
+    name: str  # for reading the IR: "fc1/matmul_3"
+    body: tuple[Stmt, ...]
+
+
+@dataclass(eq=False)
+class Buffer:
+    name: str
+    dtype: DType
+    shape: tuple[Dim, ...]
+    role: str  # input, param, output, temp, const
+    data: Any = None  # the array of a const buffer
+
+
+@dataclass(eq=False)
+class Program:
+    name: str
+    buffers: list[Buffer] = field(default_factory=list)
+    kernels: list[Kernel] = field(default_factory=list)
+    symbols: list[str] = field(
+        default_factory=list
+    )  # runtime dims, in the order the caller passes them
+    errors: list[str] = field(
+        default_factory=list
+    )  # messages of `Fail` codes (with {0}, {1} for values)
+
+    def buffer(self, name: str) -> Buffer:
+        for b in self.buffers:
+            if b.name == name:
+                return b
+        raise KeyError(name)
+
+
+# ---------------------------------------------------------------- builders
+def const(value: int | float | bool, dtype: DType = I64) -> Const:
+    return Const(value, dtype)
+
+
+def idx(value: int) -> Const:
+    return Const(int(value), I64)
+
+
+def dim(d: Dim | int) -> Expr:
+    """A (possibly symbolic) dim as an i64 expression."""
+    d = Dim.of(d)
+    if d.is_const:
+        return idx(int(d))
+    out: Expr | None = None
+    for mono, coeff in d.terms:
+        term: Expr = idx(coeff)
+        for atom, power in mono:
+            base = Sym(atom) if isinstance(atom, str) else _floordiv_atom(atom)
+            for _ in range(power):
+                term = base if (isinstance(term, Const) and term.value == 1) else mul(term, base)
+        out = term if out is None else add(out, term)
+    return out if out is not None else idx(0)
+
+
+def _floordiv_atom(atom: Any) -> Expr:
+    return Bin("floordiv", dim(atom.num), dim(atom.den), I64)
+
+
+def add(a: Expr, b: Expr) -> Expr:
+    if isinstance(a, Const) and a.value == 0 and a.dtype is I64:
+        return b
+    if isinstance(b, Const) and b.value == 0 and b.dtype is I64:
+        return a
+    return Bin("add", a, b, a.dtype)
+
+
+def mul(a: Expr, b: Expr) -> Expr:
+    for x in (a, b):
+        if isinstance(x, Const) and x.value == 0 and x.dtype is I64:
+            return idx(0)
+    if isinstance(a, Const) and a.value == 1 and a.dtype is I64:
+        return b
+    if isinstance(b, Const) and b.value == 1 and b.dtype is I64:
+        return a
+    return Bin("mul", a, b, a.dtype)
+
+
+def flat_index(shape: Sequence[Dim | int], indices: Sequence[Expr]) -> Expr:
+    """Row-major offset of `indices` in a buffer of `shape`."""
+    assert len(shape) == len(indices), (shape, indices)
+    out: Expr | None = None
+    for d, i in zip(shape, indices, strict=True):
+        out = i if out is None else add(mul(out, dim(d)), i)
+    return out if out is not None else idx(0)
+
+
+def broadcast_indices(
+    out_shape: Sequence[Dim], in_shape: Sequence[Dim], out_vars: Sequence[Expr]
+) -> list[Expr]:
+    """The indices into an operand broadcast (numpy rules) to `out_shape`."""
+    offset = len(out_shape) - len(in_shape)
+    result = []
+    for axis, d in enumerate(in_shape):
+        result.append(
+            idx(0)
+            if Dim.of(d) == 1 and Dim.of(out_shape[axis + offset]) != 1
+            else out_vars[axis + offset]
+        )
+    return result
+
+
+def loop_nest(shape: Sequence[Dim], prefix: str, body_of: Any) -> tuple[Stmt, ...]:
+    """`for i0 in 0..d0 { for i1 ... { body_of([i0, i1, ...]) } }`."""
+    names = [f"{prefix}{k}" for k in range(len(shape))]
+    body: tuple[Stmt, ...] = tuple(body_of([Var(n) for n in names]))
+    for n, d in reversed(list(zip(names, shape, strict=True))):
+        body = (For(n, idx(0), dim(d), body),)
+    return body
+
+
+# ---------------------------------------------------------------- verify
+class LoopIRError(Exception):
+    """The program breaks an invariant of the loop IR: an internal compiler error."""
+
+
+def verify(p: Program) -> None:
+    names = [b.name for b in p.buffers]
+    if len(set(names)) != len(names):
+        raise LoopIRError("buffer names are not unique")
+    bufs = {b.name: b for b in p.buffers}
+    syms = set(p.symbols)
+    for k in p.kernels:
+        _verify_stmts(k.body, bufs, syms, {}, k.name, len(p.errors))
+
+
+def _verify_stmts(stmts, bufs, syms, scope: dict[str, DType], where: str, n_errors: int) -> None:
+    scope = dict(scope)
+    for st in stmts:
+        match st:
+            case For():
+                _expect(_verify_expr(st.start, bufs, syms, scope, where), I64, where, "loop start")
+                _expect(_verify_expr(st.stop, bufs, syms, scope, where), I64, where, "loop stop")
+                inner = dict(scope)
+                inner[st.var] = I64
+                _verify_stmts(st.body, bufs, syms, inner, where, n_errors)
+            case Store():
+                if st.buf not in bufs:
+                    raise LoopIRError(f"{where}: store to unknown buffer {st.buf}")
+                if bufs[st.buf].role in ("input", "param", "const"):
+                    raise LoopIRError(f"{where}: store to read-only buffer {st.buf}")
+                _expect(_verify_expr(st.index, bufs, syms, scope, where), I64, where, "index")
+                _expect(
+                    _verify_expr(st.value, bufs, syms, scope, where),
+                    bufs[st.buf].dtype,
+                    where,
+                    f"value stored to {st.buf}",
+                )
+            case Local():
+                _expect(_verify_expr(st.init, bufs, syms, scope, where), st.dtype, where, st.name)
+                scope[st.name] = st.dtype
+            case Assign():
+                if st.name not in scope:
+                    raise LoopIRError(f"{where}: assignment to undeclared {st.name}")
+                _expect(
+                    _verify_expr(st.value, bufs, syms, scope, where), scope[st.name], where, st.name
+                )
+            case If():
+                _expect(_verify_expr(st.cond, bufs, syms, scope, where), BOOL, where, "condition")
+                _verify_stmts(st.then, bufs, syms, scope, where, n_errors)
+                _verify_stmts(st.orelse, bufs, syms, scope, where, n_errors)
+            case Fail():
+                if not 0 <= st.code < n_errors:
+                    raise LoopIRError(f"{where}: error code {st.code} has no message")
+                for v in st.values:
+                    _verify_expr(v, bufs, syms, scope, where)
+            case _:
+                raise LoopIRError(f"{where}: unknown statement {st!r}")
+
+
+def _verify_expr(e, bufs, syms, scope, where) -> DType:
+    match e:
+        case Const():
+            return e.dtype
+        case Var():
+            if e.name not in scope:
+                raise LoopIRError(f"{where}: unknown variable {e.name}")
+            if scope[e.name] is not e.dtype:
+                raise LoopIRError(f"{where}: {e.name} is {scope[e.name]}, used as {e.dtype}")
+            return e.dtype
+        case Sym():
+            if e.name not in syms:
+                raise LoopIRError(f"{where}: unknown dim {e.name}")
+            return I64
+        case Load():
+            if e.buf not in bufs:
+                raise LoopIRError(f"{where}: load from unknown buffer {e.buf}")
+            _expect(_verify_expr(e.index, bufs, syms, scope, where), I64, where, "index")
+            _expect(e.dtype, bufs[e.buf].dtype, where, f"load from {e.buf}")
+            return e.dtype
+        case Un():
+            if e.op not in UNARY_OPS:
+                raise LoopIRError(f"{where}: unknown unary op {e.op}")
+            t = _verify_expr(e.x, bufs, syms, scope, where)
+            if e.op == "isnan":
+                _expect(e.dtype, BOOL, where, "isnan")
+            else:
+                _expect(t, e.dtype, where, e.op)
+            return e.dtype
+        case Bin():
+            if e.op not in BINARY_OPS:
+                raise LoopIRError(f"{where}: unknown binary op {e.op}")
+            ta = _verify_expr(e.a, bufs, syms, scope, where)
+            tb = _verify_expr(e.b, bufs, syms, scope, where)
+            _expect(tb, ta, where, f"operands of {e.op}")
+            _expect(e.dtype, BOOL if e.op in COMPARISONS else ta, where, f"result of {e.op}")
+            return e.dtype
+        case Select():
+            _expect(_verify_expr(e.cond, bufs, syms, scope, where), BOOL, where, "select")
+            ta = _verify_expr(e.a, bufs, syms, scope, where)
+            _expect(_verify_expr(e.b, bufs, syms, scope, where), ta, where, "select")
+            _expect(e.dtype, ta, where, "select")
+            return e.dtype
+        case Cast():
+            _verify_expr(e.x, bufs, syms, scope, where)
+            return e.dtype
+    raise LoopIRError(f"{where}: unknown expression {e!r}")
+
+
+def _expect(got: DType, want: DType, where: str, what: str) -> None:
+    if got is not want:
+        raise LoopIRError(f"{where}: {what} is {got}, expected {want}")

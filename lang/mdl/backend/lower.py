@@ -1,0 +1,116 @@
+"""Lowering: `Graph` -> loop-IR `Program` (one kernel per graph node, no fusion yet).
+
+Every graph value gets a dense row-major buffer: inputs, parameters and
+outputs are the caller's; constants are embedded; the rest are temporaries
+the runtime allocates. Each node's lowering comes from kernels/ (one function
+per op).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from ..dims import Dim
+from ..graph import Graph, Node, Value
+from ..types import DType
+from . import loopir as ir
+from .kernels import LOWERINGS, load_all
+
+
+class UnsupportedOp(Exception):
+    def __init__(self, op: str, node: Node):
+        super().__init__(op)
+        self.op = op
+        self.node = node
+
+
+class UnsupportedDtype(Exception):
+    def __init__(self, dtype):
+        super().__init__(str(dtype))
+        self.dtype = dtype
+
+
+_NATIVE_DTYPES = frozenset({DType.F32, DType.F64, DType.I32, DType.I64, DType.BOOL})
+
+
+class LowerCtx:
+    """What a lowering may use: buffer names, shapes, fresh names, error messages."""
+
+    def __init__(self, program: ir.Program, names: dict[int, str]):
+        self.program = program
+        self._names = names
+        self._counter = itertools.count()
+
+    def buf(self, v: Value) -> str:
+        return self._names[v.id]
+
+    def shape(self, v: Value) -> tuple[Dim, ...]:
+        return tuple(Dim.of(d) for d in v.type.shape)
+
+    def fresh(self, prefix: str = "t") -> str:
+        return f"{prefix}{next(self._counter)}"
+
+    def error(self, message: str, code: str = "E0607") -> int:
+        """Register a run-time error message; `{0}`, `{1}` stand for the `Fail` values."""
+        self.program.errors.append(f"{code}: {message}")
+        return len(self.program.errors) - 1
+
+
+def lower(graph: Graph) -> ir.Program:
+    load_all()
+    for v in [i.value for i in graph.inputs] + [p.value for p in graph.params]:
+        if v.type.dtype not in _NATIVE_DTYPES:
+            raise UnsupportedDtype(v.type.dtype)
+    p = ir.Program(graph.name, symbols=graph.symbols())
+    names: dict[int, str] = {}
+    outputs = {v.id: name for name, v in graph.outputs}
+
+    def add(v: Value, name: str, role: str, data=None) -> None:
+        names[v.id] = name
+        p.buffers.append(
+            ir.Buffer(name, v.type.dtype, tuple(Dim.of(d) for d in v.type.shape), role, data)
+        )
+
+    for inp in graph.inputs:
+        add(inp.value, f"in.{inp.name}", "input")
+    for prm in graph.params:
+        add(prm.value, f"param.{prm.path}", "param")
+    ctx = LowerCtx(p, names)
+    for i, node in enumerate(graph.nodes):
+        for v in node.outputs:
+            if v.type.dtype not in _NATIVE_DTYPES:
+                raise UnsupportedDtype(v.type.dtype)
+            if v.id in outputs and v.id not in names:
+                add(v, f"out.{outputs[v.id]}", "output")
+            elif node.op == "const":
+                add(v, f"const.{v.id}", "const", node.attrs["value"])
+            else:
+                add(v, f"tmp.{v.id}", "temp")
+        if node.op == "const":
+            continue
+        fn = LOWERINGS.get(node.op)
+        if fn is None:
+            raise UnsupportedOp(node.op, node)
+        body = tuple(fn(ctx, node))
+        where = f"{node.scope}/{node.op}_{i}" if node.scope else f"{node.op}_{i}"
+        p.kernels.append(ir.Kernel(where, body))
+    # an output that is directly an input, a parameter or a constant: copy it
+    for name, v in graph.outputs:
+        if names[v.id] != f"out.{name}":
+            src = p.buffer(names[v.id])
+            dst = f"out.{name}"
+            p.buffers.append(ir.Buffer(dst, src.dtype, src.shape, "output"))
+            body = ir.loop_nest(
+                src.shape,
+                "i",
+                lambda ix, s=src, d=dst: [
+                    ir.Store(
+                        d,
+                        ir.flat_index(s.shape, ix),
+                        ir.Load(s.name, ir.flat_index(s.shape, ix), s.dtype),
+                    )
+                ],
+            )
+            p.kernels.append(ir.Kernel(f"copy_{name}", body))
+    ir.verify(p)
+    return p
