@@ -32,7 +32,7 @@ exit status: 0 ok, 1 diagnostics or bad input, 2 usage error.
 `mdlc COMMAND --help` describes one command; `mdlc explain E0302` explains an error code.
 Colour: on a terminal unless NO_COLOR is set."""
 
-_NOT_YET = ("build", "import", "export", "verify")
+_NOT_YET = ("build", "import", "export")
 
 
 def _define(text: str) -> tuple[str, int | float | bool]:
@@ -171,9 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", required=True, metavar="W")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.onnx")
 
-    p = command("verify", "compare the native backend with the reference (not implemented yet)")
+    p = command("verify", "compare the native backend with the reference on random inputs")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--weights", required=True, metavar="W")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    p.add_argument("--batch", type=int, default=2, help="value of symbolic dims (default 2)")
+    p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (default 1e-4)")
+    p.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (default 1e-5)")
     _add_defines(p)
 
     p = command("stats", "parameters, FLOPs and activation memory per layer instance")

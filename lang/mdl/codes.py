@@ -106,6 +106,7 @@ CODES: dict[str, str] = {
     "E0704": "bad command-line value",
     # E08xx: the native backend
     "E0801": "not supported by the native backend yet",
+    "E0802": "native outputs differ from the reference",
     # E09xx: internal
     "E0901": "internal compiler error",
 }

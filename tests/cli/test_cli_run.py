@@ -148,10 +148,11 @@ def test_run_with_defines(mdlc, tiny, tmp_path, x_npy):
     assert "E0505" in r.err
 
 
-def test_native_backend_is_not_available_yet(mdlc, tiny, tiny_weights, x_npy):
-    r = mdlc("run", tiny, "--weights", tiny_weights, "--input", x_npy[0], "--backend", "native")
-    assert r.code == 2
-    assert "the native backend is not available yet (issue 3)" in r.err
+def test_native_backend_prints_what_the_reference_prints(mdlc, tiny, tiny_weights, x_npy):
+    native = mdlc("run", tiny, "--weights", tiny_weights, "--input", x_npy[0], "--backend", "native")
+    ref = mdlc("run", tiny, "--weights", tiny_weights, "--input", x_npy[0], "--backend", "ref")
+    assert native.code == 0 and ref.code == 0, native.err
+    assert native.out == ref.out
 
 
 def test_output_extension_is_checked(mdlc, tiny, tiny_weights, x_npy, tmp_path):
