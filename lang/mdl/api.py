@@ -14,12 +14,20 @@ from .diagnostics import Diagnostic, MdlError
 class Model:
     """A compiled model. Call it with arrays, positionally in declared order or by name."""
 
-    def __init__(self, front: driver.Frontend, weights: dict[str, np.ndarray], backend: str):
+    def __init__(
+        self,
+        front: driver.Frontend,
+        weights: dict[str, np.ndarray],
+        backend: str,
+        cache: bool = True,
+    ):
         assert front.graph is not None
         self.graph = front.graph
         self.weights = weights
         self.backend = backend
-        self._native = driver.compile_native(self.graph, weights) if backend == "native" else None
+        self._native = (
+            driver.compile_native(self.graph, weights, cache) if backend == "native" else None
+        )
         self.input_names = [i.name for i in self.graph.inputs]
         self.output_names = self.graph.output_names
 
@@ -60,6 +68,7 @@ def load(
     *,
     backend: str = "ref",
     defines: Mapping[str, Any] | None = None,
+    cache: bool = True,
 ) -> Model:
     if backend not in ("ref", "native"):
         raise MdlError([Diagnostic("E0704", f'unknown backend `{backend}`: use "native" or "ref"')])
@@ -83,7 +92,7 @@ def load(
         if got is None:
             raise MdlError(diags)
         bound = got
-    return Model(front, bound, backend)
+    return Model(front, bound, backend, cache)
 
 
 def init_weights(

@@ -168,13 +168,13 @@ def run_reference(
     return run(graph, weights, inputs)
 
 
-def compile_native(graph: Graph, weights: Mapping[str, np.ndarray]) -> Any:
+def compile_native(graph: Graph, weights: Mapping[str, np.ndarray], cache: bool = True) -> Any:
     """The graph as machine code for this host (the JIT); MdlError E0801 for what it cannot do yet."""
     from .backend.jit import NativeModel
     from .backend.lower import UnsupportedDtype, UnsupportedOp
 
     try:
-        return NativeModel(graph, weights)
+        return NativeModel(graph, weights, cache=cache)
     except UnsupportedOp as e:
         raise MdlError(
             [

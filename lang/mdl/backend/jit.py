@@ -10,7 +10,11 @@ allocated per call from the symbolic shapes.
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import os
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,24 +59,76 @@ def optimize(module_ir: str, tm: Any) -> Any:
     pto = llvm.create_pipeline_tuning_options(speed_level=3)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
+    # unrolling every small loop nest triples compile time for little gain at this stage
+    pto.loop_unrolling = False
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(mod, pb)
     mod.verify()
     return mod
 
 
+def cache_dir() -> Path | None:
+    """Where compiled code is kept (MDL_CACHE_DIR, else ~/.cache/mdl/jit); None when off."""
+    if os.environ.get("MDL_NO_CACHE", "") not in ("", "0"):
+        return None
+    base = os.environ.get("MDL_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "mdl",
+        "jit",
+    )
+    try:
+        os.makedirs(base, exist_ok=True)
+    except OSError:
+        return None
+    return Path(base) if os.access(base, os.W_OK) else None
+
+
+def cache_key(llvm_ir: str, tm: Any) -> str:
+    """Machine code depends on the IR (which holds the whole model but its weights), the
+    target, and the compiler's versions."""
+    import llvmlite
+
+    from .. import __version__
+
+    llvm = _llvm()
+    text = "\n".join(
+        [
+            __version__,
+            llvmlite.__version__,
+            tm.triple,
+            llvm.get_host_cpu_name(),
+            llvm.get_host_cpu_features().flatten(),
+            llvm_ir,
+        ]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class NativeModel:
     """A graph compiled to machine code for this host, callable with numpy arrays."""
 
-    def __init__(self, graph: Graph, weights: Mapping[str, np.ndarray]):
+    def __init__(self, graph: Graph, weights: Mapping[str, np.ndarray], cache: bool = True):
         self.graph = graph
         self.program = lower(graph)
         ir.verify(self.program)
         llvm = _llvm()
-        self.tm = host_target_machine()
+        self.tm = host_target_machine()  # the engine owns it: one per model
         self.llvm_ir = str(emit(self.program, llvm.get_process_triple()))
-        self.module = optimize(self.llvm_ir, self.tm)
+        folder = cache_dir() if cache else None
+        path = folder / f"{cache_key(self.llvm_ir, self.tm)}.o" if folder else None
+        cached = path.read_bytes() if path is not None and path.is_file() else None
+        self.from_cache = cached is not None
+        if cached is not None:
+            self.module = llvm.parse_assembly(self.llvm_ir)
+        else:
+            self.module = optimize(self.llvm_ir, self.tm)
         self.engine = llvm.create_mcjit_compiler(self.module, self.tm)
+        if cached is not None:
+            self.engine.set_object_cache(getbuffer_func=lambda _module: cached)
+        elif path is not None:
+            self.engine.set_object_cache(
+                notify_func=lambda _module, data: _write_atomic(path, data)
+            )
         self.engine.finalize_object()
         self._fn = _RUN(self.engine.get_function_address(ENTRY))
         self._fixed: dict[str, np.ndarray] = {}
@@ -99,6 +155,16 @@ class NativeModel:
                 arr = self._fixed[buf.name]
             else:
                 shape = tuple(d.evaluate(env) for d in buf.shape)
+                if any(n < 0 for n in shape):
+                    raise MdlError(
+                        [
+                            Diagnostic(
+                                "E0605",
+                                f"the inputs' sizes make `{buf.name}` {list(shape)}: a negative "
+                                "dimension (an input is too small for a window or slice)",
+                            )
+                        ]
+                    )
                 arr = np.empty(shape, dtype=buf.dtype.numpy)
                 if buf.role == "output":
                     outs[self._outputs[buf.name]] = arr
@@ -112,3 +178,13 @@ class NativeModel:
             code, _, text = message.partition(":") if message[:1] == "E" else ("E0607", "", message)
             raise MdlError([Diagnostic(code, text.strip().format(*err.tolist()))])
         return {name: outs[name] for name, _ in self.graph.outputs}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".o")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError:  # a cache that cannot be written is only slower
+        pass

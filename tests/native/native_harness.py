@@ -19,8 +19,13 @@ RTOL = 1e-4
 ATOL = 1e-5
 
 
-def models(tmp_path: Path, source: str, weights: dict[str, np.ndarray] | None = None,
-           seed: int = 0, name: str = "m.mdl") -> tuple[Any, Any]:
+def models(
+    tmp_path: Path,
+    source: str,
+    weights: dict[str, np.ndarray] | None = None,
+    seed: int = 0,
+    name: str = "m.mdl",
+) -> tuple[Any, Any]:
     """(reference model, native model) for `source`, with random weights when none are given."""
     path = tmp_path / name
     path.write_text(source)
@@ -32,7 +37,9 @@ def models(tmp_path: Path, source: str, weights: dict[str, np.ndarray] | None = 
     return ref, nat
 
 
-def assert_close(native: np.ndarray, reference: np.ndarray, rtol: float = RTOL, atol: float = ATOL) -> None:
+def assert_close(
+    native: np.ndarray, reference: np.ndarray, rtol: float = RTOL, atol: float = ATOL
+) -> None:
     assert native.dtype == reference.dtype, (native.dtype, reference.dtype)
     assert native.shape == reference.shape, (native.shape, reference.shape)
     if reference.dtype.kind in "biu":
@@ -41,13 +48,19 @@ def assert_close(native: np.ndarray, reference: np.ndarray, rtol: float = RTOL, 
     ref64 = reference.astype(np.float64)
     finite = np.isfinite(ref64)
     scale = max(1.0, float(np.abs(ref64[finite]).max())) if finite.any() else 1.0
-    np.testing.assert_allclose(native.astype(np.float64), ref64, rtol=rtol, atol=atol * scale,
-                               equal_nan=True)
+    np.testing.assert_allclose(
+        native.astype(np.float64), ref64, rtol=rtol, atol=atol * scale, equal_nan=True
+    )
 
 
-def assert_native_matches(tmp_path: Path, source: str, *inputs: np.ndarray,
-                          weights: dict[str, np.ndarray] | None = None,
-                          rtol: float = RTOL, atol: float = ATOL) -> None:
+def assert_native_matches(
+    tmp_path: Path,
+    source: str,
+    *inputs: np.ndarray,
+    weights: dict[str, np.ndarray] | None = None,
+    rtol: float = RTOL,
+    atol: float = ATOL,
+) -> None:
     ref, nat = models(tmp_path, source, weights)
     want = ref(*inputs)
     got = nat(*inputs)

@@ -1,0 +1,87 @@
+"""Lowering of matmul -> loop IR: for each output row, rank-1 updates over the inner axis.
+
+numpy `@` semantics (primitives/linalg.py): the last two axes are the
+matrices, leading axes a batch that broadcasts; a 1-D left operand is a row
+vector and a 1-D right operand a column vector, their axis dropped from the
+result. Products accumulate in the operands' dtype, as the reference's
+np.matmul does (floats then agree within tolerance, since BLAS sums in another
+order; integers wrap and agree exactly).
+
+Loop order: with a right matrix, `y[i, :] += a[i, k] * b[k, :]` for k in
+order, so the innermost loop runs along contiguous rows of `b` and `y` and
+vectorizes, while every output element still sums its products sequentially
+in k. With a right vector, a plain dot product per output. This is the simple
+version: a packed, register-blocked GEMM replaces it for large products later.
+"""
+
+from __future__ import annotations
+
+from .. import loopir as ir
+from . import lowering
+
+
+@lowering("matmul")
+def lower_matmul(ctx, node) -> tuple[ir.Stmt, ...]:
+    a, b = node.inputs
+    (y,) = node.outputs
+    a_shape, b_shape, y_shape = ctx.shape(a), ctx.shape(b), ctx.shape(y)
+    a_buf, b_buf, y_buf = ctx.buf(a), ctx.buf(b), ctx.buf(y)
+    dtype = y.type.dtype
+    has_rows, has_cols = len(a_shape) >= 2, len(b_shape) >= 2
+    n_batch = len(y_shape) - has_rows - has_cols
+    inner = a_shape[-1]
+    k = ctx.fresh("k")
+    k_var = ir.Var(k)
+    zero = ir.Const(0.0 if dtype.is_float else 0, dtype)
+
+    def operands(batch: list[ir.Expr], row: list[ir.Expr], col: list[ir.Expr]):
+        a_index = [*ir.broadcast_indices(y_shape[:n_batch], a_shape[:-2], batch), *row, k_var]
+        b_index = [*ir.broadcast_indices(y_shape[:n_batch], b_shape[:-2], batch), k_var, *col]
+        return (
+            ir.Load(a_buf, ir.flat_index(a_shape, a_index), dtype),
+            ir.Load(b_buf, ir.flat_index(b_shape, b_index), dtype),
+        )
+
+    def dot(out_vars: list[ir.Expr]) -> list[ir.Stmt]:
+        """y[out] = sum over k of a[.., k] * b[.., k]: the right operand is a vector."""
+        acc = ctx.fresh("acc")
+        acc_var = ir.Var(acc, dtype)
+        row = [out_vars[n_batch]] if has_rows else []
+        a_k, b_k = operands(out_vars[:n_batch], row, [])
+        step = ir.Assign(acc, ir.Bin("add", acc_var, ir.Bin("mul", a_k, b_k, dtype), dtype))
+        return [
+            ir.Local(acc, dtype, zero),
+            ir.For(k, ir.idx(0), ir.dim(inner), (step,)),
+            ir.Store(y_buf, ir.flat_index(y_shape, out_vars), acc_var),
+        ]
+
+    def row_updates(row_vars: list[ir.Expr]) -> list[ir.Stmt]:
+        """y[row, :] = sum over k of a[row, k] * b[k, :], accumulated in y."""
+        j, a_ik = ctx.fresh("j"), ctx.fresh("a_ik")
+        j_var = ir.Var(j)
+        batch, row = row_vars[:n_batch], row_vars[n_batch:]
+        a_k, b_kj = operands(batch, row, [j_var])
+        y_at = ir.flat_index(y_shape, [*row_vars, j_var])
+        update = ir.Bin(
+            "add",
+            ir.Load(y_buf, y_at, dtype),
+            ir.Bin("mul", ir.Var(a_ik, dtype), b_kj, dtype),
+            dtype,
+        )
+        cols = ir.dim(y_shape[-1])
+        return [
+            ir.For(j, ir.idx(0), cols, (ir.Store(y_buf, y_at, zero),)),
+            ir.For(
+                k,
+                ir.idx(0),
+                ir.dim(inner),
+                (
+                    ir.Local(a_ik, dtype, a_k),
+                    ir.For(j, ir.idx(0), cols, (ir.Store(y_buf, y_at, update),)),
+                ),
+            ),
+        ]
+
+    if not has_cols:
+        return ir.loop_nest(y_shape, ctx.fresh("o"), dot)
+    return ir.loop_nest(y_shape[:-1], ctx.fresh("o"), row_updates)

@@ -1,0 +1,175 @@
+"""Lowerings of the reductions: reduce_{sum,mean,max,min,prod} and argmax/argmin -> loop IR.
+
+Shape of every kernel: a loop nest over the output, and inside it a loop nest
+over the reduced axes that folds the input into a scalar `Local`, stored once.
+Numerics follow the reference (primitives/reduce.py): float sums, means and
+products accumulate in f64 and round once; integer sums and products wrap in
+their own dtype; max/min start from their identity (-inf / int min) and
+propagate nan; the mean of an empty axis is 0/0 = nan. argmax/argmin keep the
+first extreme and let the first nan win, as numpy; an empty axis at run time
+is the reference's E0313 error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ...dims import Dim
+from ...types import DType
+from .. import loopir as ir
+from . import lowering
+
+F64 = DType.F64
+
+# reduction -> the IR op that folds one more element into the accumulator
+_FOLD = {
+    "reduce_sum": "add",
+    "reduce_mean": "add",
+    "reduce_prod": "mul",
+    "reduce_max": "max",
+    "reduce_min": "min",
+}
+
+
+def _accumulator_dtype(op: str, dtype: DType) -> DType:
+    if op in ("reduce_max", "reduce_min") or not dtype.is_float:
+        return dtype
+    return F64  # float sums and products round once, like the reference
+
+
+def _initial(op: str, dtype: DType) -> ir.Const:
+    """The identity of the fold: what an empty reduction gives (before the mean's division)."""
+    match op:
+        case "reduce_sum" | "reduce_mean":
+            value: int | float = 0
+        case "reduce_prod":
+            value = 1
+        case "reduce_max":
+            value = -np.inf if dtype.is_float else int(np.iinfo(dtype.numpy).min)
+        case _:
+            value = np.inf if dtype.is_float else int(np.iinfo(dtype.numpy).max)
+    return ir.Const(float(value) if dtype.is_float else int(value), dtype)
+
+
+def _cast(x: ir.Expr, dtype: DType) -> ir.Expr:
+    return x if x.dtype is dtype else ir.Cast(x, dtype)
+
+
+def _input_indices(
+    rank: int,
+    axes: Sequence[int],
+    keep: bool,
+    out_vars: Sequence[ir.Expr],
+    red_vars: Sequence[ir.Expr],
+) -> list[ir.Expr]:
+    """Indices into the input: output loop variables on kept axes, reduction ones on `axes`."""
+    outer = iter(out_vars)
+    inner = iter(red_vars)
+    indices = []
+    for axis in range(rank):
+        if axis in axes:
+            if keep:
+                next(outer)  # the size-1 axis of the output
+            indices.append(next(inner))
+        else:
+            indices.append(next(outer))
+    return indices
+
+
+def _axes(node, rank: int) -> tuple[int, ...]:
+    axes = node.attrs.get("axes")
+    return tuple(range(rank)) if axes is None else tuple(sorted(axes))
+
+
+@lowering("reduce_sum", "reduce_mean", "reduce_prod", "reduce_max", "reduce_min")
+def lower_reduce(ctx, node) -> tuple[ir.Stmt, ...]:
+    (x,) = node.inputs
+    (y,) = node.outputs
+    x_shape, y_shape = ctx.shape(x), ctx.shape(y)
+    x_buf, y_buf = ctx.buf(x), ctx.buf(y)
+    dtype = x.type.dtype
+    axes = _axes(node, len(x_shape))
+    keep = bool(node.attrs.get("keep", False))
+    acc_dtype = _accumulator_dtype(node.op, dtype)
+    acc = ctx.fresh("acc")
+    acc_var = ir.Var(acc, acc_dtype)
+    fold = _FOLD[node.op]
+    red_shape = [x_shape[a] for a in axes]
+
+    def result() -> ir.Expr:
+        if node.op != "reduce_mean":
+            return _cast(acc_var, dtype)
+        count: Dim = Dim.of(1)
+        for d in red_shape:
+            count = count * d
+        mean = ir.Bin("div", acc_var, ir.Cast(ir.dim(count), F64), F64)  # 0/0 is nan when empty
+        return _cast(mean, dtype)
+
+    def per_output(out_vars: list[ir.Expr]) -> list[ir.Stmt]:
+        def per_element(red_vars: list[ir.Expr]) -> list[ir.Stmt]:
+            index = ir.flat_index(
+                x_shape, _input_indices(len(x_shape), axes, keep, out_vars, red_vars)
+            )
+            value = _cast(ir.Load(x_buf, index, dtype), acc_dtype)
+            return [ir.Assign(acc, ir.Bin(fold, acc_var, value, acc_dtype))]
+
+        return [
+            ir.Local(acc, acc_dtype, _initial(node.op, acc_dtype)),
+            *ir.loop_nest(red_shape, ctx.fresh("r"), per_element),
+            ir.Store(y_buf, ir.flat_index(y_shape, out_vars), result()),
+        ]
+
+    return ir.loop_nest(y_shape, ctx.fresh("o"), per_output)
+
+
+@lowering("argmax", "argmin")
+def lower_arg_reduce(ctx, node) -> tuple[ir.Stmt, ...]:
+    (x,) = node.inputs
+    (y,) = node.outputs
+    x_shape, y_shape = ctx.shape(x), ctx.shape(y)
+    x_buf, y_buf = ctx.buf(x), ctx.buf(y)
+    dtype = x.type.dtype
+    axis = int(node.attrs["axis"])
+    keep = bool(node.attrs.get("keep", False))
+    size = x_shape[axis]
+    best, best_at, k = ctx.fresh("best"), ctx.fresh("best_at"), ctx.fresh("k")
+    best_var, best_at_var = ir.Var(best, dtype), ir.Var(best_at, ir.I64)
+    better = "gt" if node.op == "argmax" else "lt"
+
+    def per_output(out_vars: list[ir.Expr]) -> list[ir.Stmt]:
+        def load_at(position: ir.Expr) -> ir.Expr:
+            index = _input_indices(len(x_shape), (axis,), keep, out_vars, [position])
+            return ir.Load(x_buf, ir.flat_index(x_shape, index), dtype)
+
+        value = load_at(ir.Var(k))
+        wins: ir.Expr = ir.Bin(better, value, best_var, ir.BOOL)
+        if dtype.is_float:
+            # the first nan wins and stays: comparisons with nan are false
+            first_nan = ir.Bin(
+                "and",
+                ir.Un("isnan", value, ir.BOOL),
+                ir.Un("not", ir.Un("isnan", best_var, ir.BOOL), ir.BOOL),
+                ir.BOOL,
+            )
+            wins = ir.Bin("or", wins, first_nan, ir.BOOL)
+        scan = ir.For(
+            k,
+            ir.idx(1),
+            ir.dim(size),
+            (ir.If(wins, (ir.Assign(best, value), ir.Assign(best_at, ir.Var(k)))),),
+        )
+        return [
+            ir.Local(best, dtype, load_at(ir.idx(0))),
+            ir.Local(best_at, ir.I64, ir.idx(0)),
+            scan,
+            ir.Store(y_buf, ir.flat_index(y_shape, out_vars), best_at_var),
+        ]
+
+    body = ir.loop_nest(y_shape, ctx.fresh("o"), per_output)
+    if Dim.of(size).is_const and int(Dim.of(size)) > 0:
+        return body
+    code = ctx.error(f"E0313: `{node.op}` over axis {axis}, which has size {{0}}")
+    empty = ir.If(ir.Bin("le", ir.dim(size), ir.idx(0), ir.BOOL), (ir.Fail(code, (ir.dim(size),)),))
+    return (empty, *body)
