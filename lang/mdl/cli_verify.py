@@ -51,6 +51,11 @@ def compare(
         worst = float(diff.max()) if diff.size else 0.0
         return worst, worst, worst == 0
     n, r = native.astype(np.float64), ref.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # inf - inf where both are inf: compared separately
+        return _compare_floats(n, r, rtol, atol)
+
+
+def _compare_floats(n: np.ndarray, r: np.ndarray, rtol: float, atol: float) -> tuple[float, float, bool]:
     same_special = np.array_equal(np.isnan(n), np.isnan(r)) and np.array_equal(
         np.where(np.isinf(r), r, 0), np.where(np.isinf(n), n, 0)
     )
