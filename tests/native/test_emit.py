@@ -200,3 +200,11 @@ def test_casts_saturate_and_map_nan_to_zero() -> None:
     assert rc == 0
     np.testing.assert_array_equal(o, [1, -1, 0, 2**63 - 1, -(2**63), 0])
     np.testing.assert_array_equal(z, [True, True, True, True, True, False])
+
+
+def test_every_primitive_has_a_lowering() -> None:
+    from mdl.backend.kernels import LOWERINGS, load_all
+    from mdl.primitives import REGISTRY
+
+    load_all()
+    assert sorted(set(REGISTRY) - set(LOWERINGS)) == []
