@@ -20,6 +20,7 @@ import llvmlite.ir as ll
 
 from ..types import DType
 from . import loopir as ir
+from .gemm import define_gemm
 
 I1 = ll.IntType(1)
 I8 = ll.IntType(8)
@@ -42,11 +43,12 @@ class EmitError(Exception):
     pass
 
 
-def emit(program: ir.Program, triple: str = "") -> ll.Module:
+def emit(program: ir.Program, triple: str = "", vector_width: int = 8) -> ll.Module:
+    """`vector_width`: f32 lanes of the target's vectors (8 for AVX2, 16 for AVX-512)."""
     m = ll.Module(name=program.name or "model")
     if triple:
         m.triple = triple
-    e = _Emitter(m, program)
+    e = _Emitter(m, program, vector_width)
     kernels = [e.kernel(k, i) for i, k in enumerate(program.kernels)]
     fty = ll.FunctionType(I32, [I64.as_pointer(), I8.as_pointer().as_pointer(), I64.as_pointer()])
     run = ll.Function(m, fty, ENTRY)
@@ -92,6 +94,11 @@ def used_buffers(stmts: tuple) -> list[str]:
                 stack.extend(reversed((x.cond, *x.then, *x.orelse)))
             case ir.Fail():
                 stack.extend(x.values)
+            case ir.Gemm():
+                seen.setdefault(x.a)
+                seen.setdefault(x.b)
+                seen.setdefault(x.c)
+                stack.extend((x.m, x.n, x.k, x.a_off, x.b_off, x.c_off, x.lda, x.ldb, x.ldc))
             case ir.Un() | ir.Cast():
                 stack.append(x.x)
             case ir.Bin():
@@ -102,9 +109,10 @@ def used_buffers(stmts: tuple) -> list[str]:
 
 
 class _Emitter:
-    def __init__(self, module: ll.Module, program: ir.Program):
+    def __init__(self, module: ll.Module, program: ir.Program, width: int):
         self.m = module
         self.p = program
+        self.width = width
         self.index = {b.name: i for i, b in enumerate(program.buffers)}
         self.dtypes = {b.name: b.dtype for b in program.buffers}
         self.sym_index = {s: i for i, s in enumerate(program.symbols)}
@@ -184,6 +192,15 @@ class _Emitter:
                             self.stmts(st.then, env)
                         with orelse:
                             self.stmts(st.orelse, env)
+                case ir.Gemm():
+                    t = VALUE_TYPES[self.dtypes[st.c]]
+                    fn = define_gemm(self.m, t, self.width if t == F32 else self.width // 2)
+                    ptrs = [
+                        self.b.gep(self.buffer(name), [self.expr(off, env)])
+                        for name, off in ((st.a, st.a_off), (st.b, st.b_off), (st.c, st.c_off))
+                    ]
+                    sizes = [self.expr(e, env) for e in (st.m, st.n, st.k, st.lda, st.ldb, st.ldc)]
+                    self.b.call(fn, ptrs + sizes)
                 case ir.Fail():
                     for i, v in enumerate(st.values):
                         x = self.to_i64(self.expr(v, env), v.dtype)

@@ -52,6 +52,12 @@ def host_target_machine(opt: int = 3) -> Any:
     )
 
 
+def host_vector_width() -> int:
+    """f32 lanes of this CPU's widest vectors the code generator may use."""
+    features = _llvm().get_host_cpu_features()
+    return 16 if features.get("avx512f") else 8
+
+
 def optimize(module_ir: str, tm: Any) -> Any:
     llvm = _llvm()
     mod = llvm.parse_assembly(module_ir)
@@ -113,7 +119,7 @@ class NativeModel:
         ir.verify(self.program)
         llvm = _llvm()
         self.tm = host_target_machine()  # the engine owns it: one per model
-        self.llvm_ir = str(emit(self.program, llvm.get_process_triple()))
+        self.llvm_ir = str(emit(self.program, llvm.get_process_triple(), host_vector_width()))
         folder = cache_dir() if cache else None
         path = folder / f"{cache_key(self.llvm_ir, self.tm)}.o" if folder else None
         cached = path.read_bytes() if path is not None and path.is_file() else None

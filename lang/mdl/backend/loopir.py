@@ -171,7 +171,31 @@ class Fail:
     values: tuple[Expr, ...] = ()
 
 
-Stmt = For | Store | Local | Assign | If | Fail
+@node
+class Gemm:
+    """`c[i, j] = sum_k a[i, k] * b[k, j]` for i < m, j < n, on row-major float matrices
+    starting at the given offsets with leading dimensions lda, ldb, ldc.
+
+    The emitter expands it into a register-blocked micro-kernel with explicit vector
+    code; every element sums its products in k order with fused multiply-adds, so the
+    result does not depend on the blocking.
+    """
+
+    a: str
+    b: str
+    c: str
+    m: Expr
+    n: Expr
+    k: Expr
+    a_off: Expr
+    b_off: Expr
+    c_off: Expr
+    lda: Expr
+    ldb: Expr
+    ldc: Expr
+
+
+Stmt = For | Store | Local | Assign | If | Fail | Gemm
 
 
 @node
@@ -339,6 +363,21 @@ def _verify_stmts(stmts, bufs, syms, scope: dict[str, DType], where: str, n_erro
                 _expect(_verify_expr(st.cond, bufs, syms, scope, where), BOOL, where, "condition")
                 _verify_stmts(st.then, bufs, syms, scope, where, n_errors)
                 _verify_stmts(st.orelse, bufs, syms, scope, where, n_errors)
+            case Gemm():
+                for name in (st.a, st.b, st.c):
+                    if name not in bufs:
+                        raise LoopIRError(f"{where}: gemm on unknown buffer {name}")
+                dt = bufs[st.c].dtype
+                if (
+                    dt not in (DType.F32, DType.F64)
+                    or bufs[st.a].dtype is not dt
+                    or bufs[st.b].dtype is not dt
+                ):
+                    raise LoopIRError(f"{where}: gemm needs one float dtype")
+                if bufs[st.c].role in ("input", "param", "const"):
+                    raise LoopIRError(f"{where}: gemm writes read-only buffer {st.c}")
+                for e in (st.m, st.n, st.k, st.a_off, st.b_off, st.c_off, st.lda, st.ldb, st.ldc):
+                    _expect(_verify_expr(e, bufs, syms, scope, where), I64, where, "gemm size")
             case Fail():
                 if not 0 <= st.code < n_errors:
                     raise LoopIRError(f"{where}: error code {st.code} has no message")

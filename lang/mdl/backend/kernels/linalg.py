@@ -82,6 +82,31 @@ def lower_matmul(ctx, node) -> tuple[ir.Stmt, ...]:
             ),
         ]
 
+    def gemm(batch: list[ir.Expr]) -> list[ir.Stmt]:
+        """Float matrix by matrix: the emitter's register-blocked micro-kernel per batch entry."""
+        rows, cols = y_shape[-2], y_shape[-1]
+        zero2 = [ir.idx(0), ir.idx(0)]
+        a_at = [*ir.broadcast_indices(y_shape[:n_batch], a_shape[:-2], batch), *zero2]
+        b_at = [*ir.broadcast_indices(y_shape[:n_batch], b_shape[:-2], batch), *zero2]
+        return [
+            ir.Gemm(
+                a_buf,
+                b_buf,
+                y_buf,
+                ir.dim(rows),
+                ir.dim(cols),
+                ir.dim(inner),
+                ir.flat_index(a_shape, a_at),
+                ir.flat_index(b_shape, b_at),
+                ir.flat_index(y_shape, [*batch, *zero2]),
+                ir.dim(inner),
+                ir.dim(cols),
+                ir.dim(cols),
+            )
+        ]
+
     if not has_cols:
         return ir.loop_nest(y_shape, ctx.fresh("o"), dot)
+    if has_rows and dtype.is_float:
+        return ir.loop_nest(y_shape[:n_batch], ctx.fresh("o"), gemm)
     return ir.loop_nest(y_shape[:-1], ctx.fresh("o"), row_updates)
