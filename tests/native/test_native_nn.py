@@ -219,10 +219,11 @@ model M(x: f32[B, 2, L], w: f32[3, 2, 3]) -> f32[B, 3, _] {
 
 def test_unpadded_axes_need_no_clamping(tmp_path: Path) -> None:
     # without padding the output formula keeps every window inside the input, so the
-    # lowering emits plain kernel loops; with padding it clamps them per output position
+    # direct lowering (used when spatial sizes are symbolic) emits plain kernel loops;
+    # with padding it clamps them per output position
     path = tmp_path / "m.mdl"
     path.write_text("""
-model M(x: f32[B, 2, 9, 9], w: f32[2, 2, 3, 3]) -> (a: f32[B, 2, _, _], b: f32[B, 2, _, _]) {
+model M(x: f32[B, 2, H, W], w: f32[2, 2, 3, 3]) -> (a: f32[B, 2, _, _], b: f32[B, 2, _, _]) {
     return conv(x, w), conv(x, w, padding=1)
 }
 """)
@@ -231,6 +232,28 @@ model M(x: f32[B, 2, 9, 9], w: f32[2, 2, 3, 3]) -> (a: f32[B, 2, _, _], b: f32[B
     (unpadded, padded) = (repr(k.body) for k in program.kernels)
     assert "tap_lo" not in unpadded
     assert "tap_lo" in padded
+
+
+def test_known_sizes_use_im2col_and_gemm(tmp_path: Path) -> None:
+    path = tmp_path / "m.mdl"
+    path.write_text("""
+model M(x: f32[B, 4, 9, 7], w: f32[6, 2, 3, 3], v: f32[8, 4, 1, 1]) -> (a: f32[B, 6, _, _], b: f32[B, 8, 9, 7]) {
+    return conv(x, w, padding=[1, 2], stride=2, groups=2), conv(x, v)
+}
+""")
+    program = lower(driver.compile_model(str(path)).graph)
+    loopir.verify(program)
+    strided, pointwise = (repr(k.body) for k in program.kernels)
+    assert "Gemm(" in strided and "scratch." in strided
+    assert "Gemm(" in pointwise and "scratch." not in pointwise  # 1x1: the input is the matrix
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 4, 9, 7)).astype(np.float32)
+    w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)
+    v = rng.standard_normal((8, 4, 1, 1)).astype(np.float32)
+    ref = mdl.load(str(path), backend="ref")(x, w, v)
+    nat = mdl.load(str(path), backend="native")(x, w, v)
+    for g, r in zip(nat, ref, strict=True):
+        assert_close(g, r)
 
 
 # ---------------------------------------------------------------- examples

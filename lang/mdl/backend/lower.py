@@ -50,6 +50,12 @@ class LowerCtx:
     def fresh(self, prefix: str = "t") -> str:
         return f"{prefix}{next(self._counter)}"
 
+    def temp(self, dtype: DType, shape: tuple[Dim, ...], prefix: str = "scratch") -> str:
+        """A scratch buffer of the lowering's own (for example im2col columns)."""
+        name = f"{prefix}.{next(self._counter)}"
+        self.program.buffers.append(ir.Buffer(name, dtype, tuple(Dim.of(d) for d in shape), "temp"))
+        return name
+
     def error(self, message: str, code: str = "E0607") -> int:
         """Register a run-time error message; `{0}`, `{1}` stand for the `Fail` values."""
         self.program.errors.append(f"{code}: {message}")

@@ -227,9 +227,115 @@ def lower_conv(ctx, node: Node) -> tuple[ir.Stmt, ...]:
             ir.Store(out_buf, ir.flat_index(out_shape, [batch, out_channel, *pos]), result),
         ]
 
+    if _gemm_friendly(x_shape, out_shape, win, dtype):
+        return _conv_as_gemm(ctx, node, win, groups)
     # groups outermost, so an output channel's group needs no division
     lead = [(n, ir.dim(x_shape[0])), (g, ir.idx(groups)), (oo, ir.dim(out_per_group))]
     return _windowed(ctx, node, win, lead, per_output)
+
+
+def _gemm_friendly(x_shape, out_shape, win: Window, dtype: DType) -> bool:
+    """2-D float convs with known spatial sizes go through im2col and the GEMM kernel."""
+    if len(x_shape) != 4 or dtype not in (DType.F32, DType.F64):
+        return False
+    dims = [*x_shape[1:], *out_shape[1:], *win.kernel]
+    return all(Dim.of(d).is_const for d in dims)
+
+
+def _conv_as_gemm(ctx, node: Node, win: Window, groups: int) -> tuple[ir.Stmt, ...]:
+    """y[n, group] = w[group] @ columns(x[n, group]): per batch entry and group, the input
+    patches are gathered into a [C/groups * KH * KW, OH * OW] scratch matrix (zeros where the
+    window hangs over the padding; loads clamped so they never leave the input), then one
+    GEMM. A 1x1, stride-1, unpadded conv multiplies the input directly."""
+    x, w = node.inputs
+    (out,) = node.outputs
+    x_shape, out_shape = ctx.shape(x), ctx.shape(out)
+    dtype = x.type.dtype
+    channels, height, width = (int(d) for d in x_shape[1:])
+    out_channels, out_h, out_w = (int(d) for d in out_shape[1:])
+    kh, kw = (int(k) for k in win.kernel)
+    cg, og = channels // groups, out_channels // groups
+    depth, positions = cg * kh * kw, out_h * out_w
+    x_buf, w_buf, out_buf = ctx.buf(x), ctx.buf(w), ctx.buf(out)
+    n, g = ctx.fresh("n"), ctx.fresh("g")
+    n_var, g_var = ir.Var(n), ir.Var(g)
+    direct = (kh, kw) == (1, 1) and win.stride == (1, 1) and not any(win.pad_begin + win.pad_end)
+    if direct:
+        cols, cols_off, ldb = (
+            x_buf,
+            ir.mul(
+                ir.add(ir.mul(n_var, ir.idx(channels)), ir.mul(g_var, ir.idx(cg))),
+                ir.idx(height * width),
+            ),
+            ir.idx(height * width),
+        )
+        gather: list[ir.Stmt] = []
+    else:
+        cols, cols_off, ldb = (
+            ctx.temp(dtype, (Dim.of(depth), Dim.of(positions))),
+            ir.idx(0),
+            ir.idx(positions),
+        )
+        c, ki, kj, oh, ow = (ctx.fresh(p) for p in ("c", "ki", "kj", "oh", "ow"))
+        ih = _tap_coord(ir.Var(oh), ir.Var(ki), win, 0)
+        iw = _tap_coord(ir.Var(ow), ir.Var(kj), win, 1)
+        inside = _bin(
+            "and",
+            _bin("and", _bin("ge", ih, ir.idx(0)), _bin("lt", ih, ir.idx(height))),
+            _bin("and", _bin("ge", iw, ir.idx(0)), _bin("lt", iw, ir.idx(width))),
+        )
+        channel = ir.add(ir.mul(g_var, ir.idx(cg)), ir.Var(c))
+        load = ir.Load(
+            x_buf,
+            ir.flat_index(x_shape, [n_var, channel, _clamp(ih, height), _clamp(iw, width)]),
+            dtype,
+        )
+        row = ir.add(
+            ir.mul(ir.add(ir.mul(ir.Var(c), ir.idx(kh)), ir.Var(ki)), ir.idx(kw)), ir.Var(kj)
+        )
+        at = ir.add(
+            ir.mul(row, ir.idx(positions)), ir.add(ir.mul(ir.Var(oh), ir.idx(out_w)), ir.Var(ow))
+        )
+        store = ir.Store(cols, at, ir.Select(inside, load, ir.Const(0.0, dtype), dtype))
+        gather = [
+            _nest(
+                [c, ki, kj, oh, ow],
+                [ir.idx(0)] * 5,
+                [ir.idx(cg), ir.idx(kh), ir.idx(kw), ir.idx(out_h), ir.idx(out_w)],
+                [store],
+            )[0]
+        ]
+    product = ir.Gemm(
+        w_buf,
+        cols,
+        out_buf,
+        ir.idx(og),
+        ir.idx(positions),
+        ir.idx(depth),
+        ir.mul(g_var, ir.idx(og * depth)),
+        cols_off,
+        ir.mul(
+            ir.add(ir.mul(n_var, ir.idx(out_channels)), ir.mul(g_var, ir.idx(og))),
+            ir.idx(positions),
+        ),
+        ir.idx(depth),
+        ldb,
+        ir.idx(positions),
+    )
+    per_group = ir.For(g, ir.idx(0), ir.idx(groups), (*gather, product))
+    return (ir.For(n, ir.idx(0), ir.dim(x_shape[0]), (per_group,)),)
+
+
+def _tap_coord(pos: ir.Expr, tap: ir.Expr, win: Window, axis: int) -> ir.Expr:
+    """The input coordinate of output position `pos`, kernel tap `tap` (may be in the padding)."""
+    return ir.add(
+        _sub(ir.mul(pos, ir.idx(win.stride[axis])), ir.idx(win.pad_begin[axis])),
+        ir.mul(tap, ir.idx(win.dilation[axis])),
+    )
+
+
+def _clamp(v: ir.Expr, size: int) -> ir.Expr:
+    return _bin("min", _bin("max", v, ir.idx(0)), ir.idx(size - 1))
 
 
 # ---------------------------------------------------------------- pools
