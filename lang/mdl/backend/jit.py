@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from ..diagnostics import Diagnostic, MdlError
 from ..graph import Graph
 from . import loopir as ir
+from .call import CallPlan
 from .emit import ENTRY, emit
 from .lower import lower
 
@@ -145,45 +145,10 @@ class NativeModel:
                 )
             elif buf.role == "const":
                 self._fixed[buf.name] = np.ascontiguousarray(buf.data)
-        self._outputs = {f"out.{name}": name for name, _ in graph.outputs}
+        self._plan = CallPlan(graph, self.program, self._fixed)
 
     def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        from ..interp import bind_inputs
-
-        values, env = bind_inputs(self.graph, inputs)
-        by_name = {f"in.{i.name}": values[i.value.id] for i in self.graph.inputs}
-        arrays: list[np.ndarray] = []
-        outs: dict[str, np.ndarray] = {}
-        for buf in self.program.buffers:
-            if buf.role == "input":
-                arr = by_name[buf.name]
-            elif buf.role in ("param", "const"):
-                arr = self._fixed[buf.name]
-            else:
-                shape = tuple(d.evaluate(env) for d in buf.shape)
-                if any(n < 0 for n in shape):
-                    raise MdlError(
-                        [
-                            Diagnostic(
-                                "E0605",
-                                f"the inputs' sizes make `{buf.name}` {list(shape)}: a negative "
-                                "dimension (an input is too small for a window or slice)",
-                            )
-                        ]
-                    )
-                arr = np.empty(shape, dtype=buf.dtype.numpy)
-                if buf.role == "output":
-                    outs[self._outputs[buf.name]] = arr
-            arrays.append(arr)
-        ptrs = (ctypes.c_void_p * max(1, len(arrays)))(*[a.ctypes.data for a in arrays])
-        syms = np.array([env[s] for s in self.program.symbols] or [0], dtype=np.int64)
-        err = np.zeros(8, dtype=np.int64)
-        rc = self._fn(syms.ctypes.data, ctypes.addressof(ptrs), err.ctypes.data)
-        if rc:
-            message = self.program.errors[rc - 1]
-            code, _, text = message.partition(":") if message[:1] == "E" else ("E0607", "", message)
-            raise MdlError([Diagnostic(code, text.strip().format(*err.tolist()))])
-        return {name: outs[name] for name, _ in self.graph.outputs}
+        return self._plan.run(self._fn, inputs)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

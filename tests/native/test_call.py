@@ -1,0 +1,106 @@
+"""Calling a compiled model: boundary checks, the slow path, changing dims, threads."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mdl
+
+SOURCE = """
+model M(x: f32[B, 4], ids: i64[B] in 0..10) -> (y: f32[B, 4], s: f32[B]) {
+    let y = x * 2.0 + 1.0
+    return y, sum(y, axis=-1) + cast(ids, f32)
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> mdl.api.Model:
+    path = Path(tmp_path_factory.mktemp("call")) / "m.mdl"
+    path.write_text(SOURCE)
+    return mdl.load(str(path), backend="native")
+
+
+def expected(x: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = x * np.float32(2) + np.float32(1)
+    return y, y.sum(axis=-1, dtype=np.float64).astype(np.float32) + ids.astype(np.float32)
+
+
+def test_dims_change_between_calls(model) -> None:
+    for b in (3, 1, 7, 3, 0):
+        x = np.arange(b * 4, dtype=np.float32).reshape(b, 4)
+        ids = np.arange(b, dtype=np.int64) % 10
+        y, s = model(x, ids)
+        want_y, want_s = expected(x, ids)
+        np.testing.assert_array_equal(y, want_y)
+        np.testing.assert_allclose(s, want_s, rtol=1e-6)
+
+
+def test_outputs_are_fresh_arrays(model) -> None:
+    x = np.ones((2, 4), np.float32)
+    ids = np.zeros(2, np.int64)
+    first, _ = model(x, ids)
+    second, _ = model(x * 3, ids)
+    assert first is not second and first[0, 0] == 3.0 and second[0, 0] == 7.0
+
+
+def test_non_contiguous_inputs_are_copied(model) -> None:
+    big = np.arange(48, dtype=np.float32).reshape(4, 12)
+    x = big[:, ::3]
+    assert not x.flags.c_contiguous
+    ids = np.array([1, 2, 3, 4])
+    y, _ = model(x, ids)
+    np.testing.assert_array_equal(y, expected(np.ascontiguousarray(x), ids)[0])
+
+
+@pytest.mark.parametrize(
+    "x, ids, code",
+    [
+        (np.ones((2, 4), np.float64), np.zeros(2, np.int64), "E0603"),
+        (np.ones((2, 4, 1), np.float32), np.zeros(2, np.int64), "E0604"),
+        (np.ones((2, 5), np.float32), np.zeros(2, np.int64), "E0605"),
+        (np.ones((2, 4), np.float32), np.zeros(3, np.int64), "E0605"),
+        (np.ones((2, 4), np.float32), np.array([0, 10]), "E0606"),
+        (np.ones((2, 4), np.float32), np.array([-1, 0]), "E0606"),
+        ([[1.0] * 4] * 2, np.zeros(2, np.int64), "E0608"),
+    ],
+)
+def test_bad_inputs_raise_the_reference_codes(model, x, ids, code) -> None:
+    with pytest.raises(mdl.MdlError) as e:
+        model(x, ids)
+    assert e.value.diagnostics[0].code == code
+    y, _ = model(np.ones((2, 4), np.float32), np.zeros(2, np.int64))  # and it still works
+    assert y.shape == (2, 4)
+
+
+def test_missing_and_unexpected_inputs(model) -> None:
+    with pytest.raises(mdl.MdlError) as e:
+        model(x=np.ones((2, 4), np.float32))
+    assert e.value.diagnostics[0].code == "E0601"
+    with pytest.raises(mdl.MdlError) as e:
+        model(np.ones((2, 4), np.float32), np.zeros(2, np.int64), z=np.ones(1))
+    assert e.value.diagnostics[0].code == "E0602"
+
+
+def test_concurrent_calls_with_different_dims(model) -> None:
+    errors: list[str] = []
+
+    def work(b: int) -> None:
+        x = np.full((b, 4), b, np.float32)
+        ids = np.full(b, b % 10, np.int64)
+        want_y, want_s = expected(x, ids)
+        for _ in range(300):
+            y, s = model(x, ids)
+            if not (np.array_equal(y, want_y) and np.allclose(s, want_s)):
+                errors.append(f"batch {b}")
+
+    threads = [threading.Thread(target=work, args=(b,)) for b in (1, 2, 5, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
