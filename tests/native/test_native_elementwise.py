@@ -389,9 +389,13 @@ def test_lowered_kernels_are_single_loop_nests(tmp_path):
         "model M(x: f32[B, 7], s: f32[]) -> f32[B, 7] "
         "{ return where(x > s, exp(x) * 2.0, cast(arange(7), f32)) }"
     )
-    program = lower(compile_model(str(path)).graph)
+    graph = compile_model(str(path)).graph
+    program = lower(graph, fuse=False)
     assert len(program.kernels) == 6  # gt, exp, mul, arange, cast, where: consts have none
-    for kernel in program.kernels:
+    fused = lower(graph)
+    # gt, exp and mul fuse into `where` (one use, same shape); cast of arange is [7], not [B, 7]
+    assert len(fused.kernels) == 3
+    for kernel in [*program.kernels, *fused.kernels]:
         body = kernel.body
         while len(body) == 1 and isinstance(body[0], ir.For):
             body = body[0].body

@@ -113,9 +113,11 @@ def cache_key(llvm_ir: str, tm: Any) -> str:
 class NativeModel:
     """A graph compiled to machine code for this host, callable with numpy arrays."""
 
-    def __init__(self, graph: Graph, weights: Mapping[str, np.ndarray], cache: bool = True):
+    def __init__(
+        self, graph: Graph, weights: Mapping[str, np.ndarray], cache: bool = True, fuse: bool = True
+    ):
         self.graph = graph
-        self.program = lower(graph)
+        self.program = lower(graph, fuse=fuse)
         ir.verify(self.program)
         llvm = _llvm()
         self.tm = host_target_machine()  # the engine owns it: one per model

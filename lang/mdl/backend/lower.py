@@ -36,10 +36,11 @@ _NATIVE_DTYPES = frozenset({DType.F32, DType.F64, DType.I32, DType.I64, DType.BO
 class LowerCtx:
     """What a lowering may use: buffer names, shapes, fresh names, error messages."""
 
-    def __init__(self, program: ir.Program, names: dict[int, str]):
+    def __init__(self, program: ir.Program, names: dict[int, str], fused: dict[int, Node]):
         self.program = program
         self._names = names
         self._counter = itertools.count()
+        self.fused = fused  # value id -> the element-wise node computing it inside its consumer
 
     def buf(self, v: Value) -> str:
         return self._names[v.id]
@@ -62,7 +63,38 @@ class LowerCtx:
         return len(self.program.errors) - 1
 
 
-def lower(graph: Graph) -> ir.Program:
+def fusion_plan(graph: Graph) -> dict[int, Node]:
+    """Element-wise nodes to compute inside their consumer instead of into a buffer.
+
+    A node fuses when its one output has exactly one use, by an element-wise node of the
+    same output shape (so no element is computed twice), and is not a model output.
+    The fused value is converted to its dtype exactly as a store would, so fusion never
+    changes a result.
+    """
+    from .kernels.elementwise import COMPUTE
+
+    uses: dict[int, list[Node]] = {}
+    for node in graph.nodes:
+        for v in node.inputs:
+            uses.setdefault(v.id, []).append(node)
+    outputs = {v.id for _, v in graph.outputs}
+    fused: dict[int, Node] = {}
+    for node in graph.nodes:
+        if node.op not in COMPUTE or len(node.outputs) != 1:
+            continue
+        v = node.outputs[0]
+        users = uses.get(v.id, [])
+        if v.id in outputs or len(users) != 1 or users[0].op not in COMPUTE:
+            continue
+        if tuple(users[0].outputs[0].type.shape) != tuple(v.type.shape):
+            continue
+        if users[0].inputs.count(v) != 1:
+            continue
+        fused[v.id] = node
+    return fused
+
+
+def lower(graph: Graph, fuse: bool = True) -> ir.Program:
     load_all()
     for v in [i.value for i in graph.inputs] + [p.value for p in graph.params]:
         if v.type.dtype not in _NATIVE_DTYPES:
@@ -81,8 +113,11 @@ def lower(graph: Graph) -> ir.Program:
         add(inp.value, f"in.{inp.name}", "input")
     for prm in graph.params:
         add(prm.value, f"param.{prm.path}", "param")
-    ctx = LowerCtx(p, names)
+    fused = fusion_plan(graph) if fuse else {}
+    ctx = LowerCtx(p, names, fused)
     for i, node in enumerate(graph.nodes):
+        if node.outputs and node.outputs[0].id in fused:
+            continue  # computed inside its consumer's loop
         for v in node.outputs:
             if v.type.dtype not in _NATIVE_DTYPES:
                 raise UnsupportedDtype(v.type.dtype)

@@ -48,27 +48,38 @@ def _convert(e: ir.Expr, dtype: DType) -> ir.Expr:
     return e if e.dtype is dtype else ir.Cast(e, dtype)
 
 
-def _operand(ctx, v: Value, out_shape: tuple[Dim, ...], out_vars: Sequence[ir.Expr]) -> ir.Load:
+def _operand(ctx, v: Value, out_shape: tuple[Dim, ...], out_vars: Sequence[ir.Expr]) -> ir.Expr:
+    """Operand `v` at the broadcast index of `out_vars`: a load, or, when its producer is
+    fused into this kernel, the producer's own expression at that index."""
     shape = ctx.shape(v)
-    index = ir.flat_index(shape, ir.broadcast_indices(out_shape, shape, out_vars))
-    return ir.Load(ctx.buf(v), index, v.type.dtype)
+    ix = ir.broadcast_indices(out_shape, shape, out_vars)
+    producer = ctx.fused.get(v.id)
+    if producer is not None:
+        return value_at(ctx, producer, ix)
+    return ir.Load(ctx.buf(v), ir.flat_index(shape, ix), v.type.dtype)
+
+
+def value_at(ctx, node: Node, ix: Sequence[ir.Expr]) -> ir.Expr:
+    """The value of element-wise `node`'s output at `ix`, in its dtype (as stored)."""
+    out = node.outputs[0]
+    shape = ctx.shape(out)
+    compute = COMPUTE[node.op](node)
+    value = compute([_operand(ctx, v, shape, ix) for v in node.inputs])
+    return _convert(value, out.type.dtype)
 
 
 def _each_element(ctx, node: Node, compute: Compute) -> tuple[ir.Stmt, ...]:
-    """`out[i...] = compute(operands loaded at their broadcast index of i...)`."""
+    """`out[i...] = compute(operands at their broadcast index of i...)`."""
     out = node.outputs[0]
     shape = ctx.shape(out)
-    dtype = out.type.dtype
 
     def body(ix: list[ir.Expr]) -> list[ir.Stmt]:
-        value = compute([_operand(ctx, v, shape, ix) for v in node.inputs])
-        return [ir.Store(ctx.buf(out), ir.flat_index(shape, ix), _convert(value, dtype))]
+        return [ir.Store(ctx.buf(out), ir.flat_index(shape, ix), value_at(ctx, node, ix))]
 
     return ir.loop_nest(shape, ctx.fresh("i"), body)
 
 
-@lowering(*_UNARY)
-def lower_unary(ctx, node: Node) -> tuple[ir.Stmt, ...]:
+def _unary_compute(node: Node) -> Compute:
     op = _UNARY[node.op]
     compute_in = _compute_dtype(node.inputs[0].type.dtype)
     if op == "erf":
@@ -79,11 +90,10 @@ def lower_unary(ctx, node: Node) -> tuple[ir.Stmt, ...]:
         x = _convert(args[0], compute_in)
         return ir.Un(op, x, DType.BOOL if op in _BOOL_RESULT else compute_in)
 
-    return _each_element(ctx, node, compute)
+    return compute
 
 
-@lowering(*_BINARY)
-def lower_binary(ctx, node: Node) -> tuple[ir.Stmt, ...]:
+def _binary_compute(node: Node) -> Compute:
     op = _BINARY[node.op]
     compute_in = _compute_dtype(node.inputs[0].type.dtype)
 
@@ -91,19 +101,31 @@ def lower_binary(ctx, node: Node) -> tuple[ir.Stmt, ...]:
         a, b = (_convert(x, compute_in) for x in args)
         return ir.Bin(op, a, b, DType.BOOL if op in _BOOL_RESULT else compute_in)
 
-    return _each_element(ctx, node, compute)
+    return compute
 
 
-@lowering("where")
-def lower_where(ctx, node: Node) -> tuple[ir.Stmt, ...]:
+def _where_compute(node: Node) -> Compute:
     dtype = node.outputs[0].type.dtype
-    return _each_element(ctx, node, lambda args: ir.Select(args[0], args[1], args[2], dtype))
+    return lambda args: ir.Select(args[0], args[1], args[2], dtype)
 
 
-@lowering("cast")
-def lower_cast(ctx, node: Node) -> tuple[ir.Stmt, ...]:
-    # _each_element converts the loaded value to the output dtype
-    return _each_element(ctx, node, lambda args: args[0])
+def _cast_compute(node: Node) -> Compute:
+    return lambda args: args[0]  # value_at converts to the output dtype
+
+
+# element-wise ops whose value at an index is an expression of their operands there:
+# what the lowering of a consumer may fuse (lower.py decides when)
+COMPUTE: dict[str, Callable[[Node], Compute]] = {
+    **{op: _unary_compute for op in _UNARY},
+    **{op: _binary_compute for op in _BINARY},
+    "where": _where_compute,
+    "cast": _cast_compute,
+}
+
+
+@lowering(*COMPUTE)
+def lower_elementwise(ctx, node: Node) -> tuple[ir.Stmt, ...]:
+    return _each_element(ctx, node, COMPUTE[node.op](node))
 
 
 @lowering("full")
@@ -116,7 +138,13 @@ def lower_full(ctx, node: Node) -> tuple[ir.Stmt, ...]:
     if dtype.is_float:
         # rounded (or overflowed to inf) here exactly as the reference's cast from f64
         value = float(cast_array(np.asarray(value, dtype=np.float64), dtype))
-    return _each_element(ctx, node, lambda args: ir.Const(value, dtype))
+    out = node.outputs[0]
+    shape = ctx.shape(out)
+    return ir.loop_nest(
+        shape,
+        ctx.fresh("i"),
+        lambda ix: [ir.Store(ctx.buf(out), ir.flat_index(shape, ix), ir.Const(value, dtype))],
+    )
 
 
 @lowering("arange")
