@@ -172,9 +172,15 @@ def compile_native(graph: Graph, weights: Mapping[str, np.ndarray], cache: bool 
     """The graph as machine code for this host (the JIT); MdlError E0801 for what it cannot do yet."""
     from .backend.jit import NativeModel
     from .backend.lower import UnsupportedDtype, UnsupportedOp
+    from .optimize import fold_batchnorm, optimize
 
+    # the reference runs the graph as elaborated; compiled code runs it optimised, with
+    # batch-norms folded into the weights it now knows
+    optimized = optimize(graph)
+    optimized, weights = fold_batchnorm(optimized, weights)
+    optimized = optimize(optimized)
     try:
-        return NativeModel(graph, weights, cache=cache)
+        return NativeModel(optimized, weights, cache=cache)
     except UnsupportedOp as e:
         raise MdlError(
             [

@@ -121,10 +121,10 @@ def lower(graph: Graph, fuse: bool = True) -> ir.Program:
         for v in node.outputs:
             if v.type.dtype not in _NATIVE_DTYPES:
                 raise UnsupportedDtype(v.type.dtype)
-            if v.id in outputs and v.id not in names:
-                add(v, f"out.{outputs[v.id]}", "output")
-            elif node.op == "const":
+            if node.op == "const":  # an output that is a constant gets a copy kernel below
                 add(v, f"const.{v.id}", "const", node.attrs["value"])
+            elif v.id in outputs and v.id not in names:
+                add(v, f"out.{outputs[v.id]}", "output")
             else:
                 add(v, f"tmp.{v.id}", "temp")
         if node.op == "const":
