@@ -32,7 +32,7 @@ exit status: 0 ok, 1 diagnostics or bad input, 2 usage error.
 `mdlc COMMAND --help` describes one command; `mdlc explain E0302` explains an error code.
 Colour: on a terminal unless NO_COLOR is set."""
 
-_NOT_YET = ("build", "import", "export")
+_NOT_YET = ("import", "export")
 
 
 def _define(text: str) -> tuple[str, int | float | bool]:
@@ -148,17 +148,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="out.npz", help="save the outputs under their names")
     _add_defines(p)
 
-    p = command(
-        "build", "compile a model to an executable, library or object (not implemented yet)"
-    )
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--weights", required=True, metavar="W")
-    p.add_argument("-o", "--output", required=True, metavar="OUT")
+    p = command("build", "compile a model to an executable, shared library, object or IR")
+    p.add_argument("file", metavar="FILE", help="the model's .mdl source")
+    p.add_argument("--weights", required=True, metavar="W", help=".safetensors or .npz weights")
     p.add_argument(
-        "--emit", choices=("exe", "shared", "object", "llvm", "asm", "header"), default="exe"
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="file to write (shared/object also write PREFIX.h beside it, PREFIX from OUT's "
+        "name: build/libdigits.so -> digits.h)",
     )
     p.add_argument(
-        "--cpu", metavar="NAME", help="target CPU (default x86-64-v3; `native`: this machine)"
+        "--emit",
+        choices=("exe", "shared", "object", "llvm", "asm", "header"),
+        default="exe",
+        help="exe: `./OUT [--out DIR] INPUT.npy...` (default); shared: library + header; "
+        "object: relocatable .o with the same API; llvm: .ll; asm: .s; header: the C header",
+    )
+    p.add_argument(
+        "--cpu",
+        metavar="NAME",
+        help="target CPU (default x86-64-v3, portable; `native`: this machine, as the JIT)",
+    )
+    p.add_argument(
+        "--weights-mode",
+        choices=("embed", "sidecar"),
+        default="embed",
+        help="embed: weights inside the artifact (default); sidecar: PREFIX.weights.safetensors "
+        "beside it, memory-mapped and checked by SHA-256 when a context is created",
     )
     _add_defines(p)
 

@@ -444,4 +444,5 @@ def summarize(array: Any) -> str:
     return text
 
 
+from .cli_build import cmd_build  # noqa: E402, F401  (the `build` command lives in its own module)
 from .cli_verify import cmd_verify  # noqa: E402, F401  (the `verify` command lives in its own module)

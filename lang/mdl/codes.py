@@ -107,6 +107,7 @@ CODES: dict[str, str] = {
     # E08xx: the native backend
     "E0801": "not supported by the native backend yet",
     "E0802": "native outputs differ from the reference",
+    "E0803": "cannot link the artifact",
     # E09xx: internal
     "E0901": "internal compiler error",
 }

@@ -168,17 +168,35 @@ def run_reference(
     return run(graph, weights, inputs)
 
 
+def prepare_native(
+    graph: Graph, weights: Mapping[str, np.ndarray]
+) -> tuple[Graph, Mapping[str, np.ndarray]]:
+    """What every native compilation (JIT and artifacts) compiles: the graph optimised, with
+    batch-norms folded into the weights it now knows. The reference interpreter keeps
+    running the graph as elaborated, so every rewrite is checked against it."""
+    from .optimize import fold_batchnorm, optimize
+
+    optimized = optimize(graph)
+    optimized, weights = fold_batchnorm(optimized, weights)
+    return optimize(optimized), weights
+
+
+def build_artifact(
+    graph: Graph, weights: Mapping[str, np.ndarray], out: str, **options: Any
+) -> Any:
+    """An ahead-of-time artifact (`mdlc build`) of the same code the JIT runs."""
+    from .backend import aot
+
+    prepared, prepared_weights = prepare_native(graph, weights)
+    return aot.build(prepared, prepared_weights, out, **options)
+
+
 def compile_native(graph: Graph, weights: Mapping[str, np.ndarray], cache: bool = True) -> Any:
     """The graph as machine code for this host (the JIT); MdlError E0801 for what it cannot do yet."""
     from .backend.jit import NativeModel
     from .backend.lower import UnsupportedDtype, UnsupportedOp
-    from .optimize import fold_batchnorm, optimize
 
-    # the reference runs the graph as elaborated; compiled code runs it optimised, with
-    # batch-norms folded into the weights it now knows
-    optimized = optimize(graph)
-    optimized, weights = fold_batchnorm(optimized, weights)
-    optimized = optimize(optimized)
+    optimized, weights = prepare_native(graph, weights)
     try:
         return NativeModel(optimized, weights, cache=cache)
     except UnsupportedOp as e:

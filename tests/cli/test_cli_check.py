@@ -211,7 +211,6 @@ def test_usage_errors_exit_2(mdlc, argv):
 @pytest.mark.parametrize(
     "argv",
     [
-        ("build", "m.mdl", "--weights", "w.safetensors", "-o", "m"),
         ("import", "m.onnx", "-o", "m.mdl"),
         ("export", "m.mdl", "--weights", "w.safetensors", "-o", "m.onnx"),
     ],

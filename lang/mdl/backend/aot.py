@@ -34,7 +34,7 @@ from ..graph import Graph
 from . import loopir as ir
 from .aot_c import BLOB_SUFFIX, ENTRY_SUFFIX, WeightsInfo, header_source, model_source, prefix_for
 from .emit import ENTRY, emit
-from .jit import _llvm, optimize
+from .jit import _llvm, host_vector_width, optimize
 from .lower import UnsupportedDtype, UnsupportedOp, lower
 
 EMITS = ("exe", "shared", "object", "llvm", "asm", "header")
@@ -43,6 +43,13 @@ RUNTIME = Path(__file__).parent / "runtime"
 RUNTIME_FILES = ("mdl_rt.h", "mdl_rt.c", "mdl_sha256.c", "mdl_npy.c", "mdl_main.c")
 _ALIGN = 64
 _KNOWN_X86 = frozenset({"x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4"})
+# CPUs with AVX-512F (the emitter's GEMM then uses 16 f32 lanes); any other gets 8, which
+# is right for AVX2 and still correct, only slower, for an AVX-512 CPU missing here
+_AVX512 = frozenset(
+    "x86-64-v4 skylake-avx512 cascadelake cooperlake cannonlake icelake-client icelake-server "
+    "tigerlake rocketlake sapphirerapids emeraldrapids graniterapids graniterapids-d "
+    "diamondrapids znver4 znver5 knl knm".split()
+)
 _checked_cpus: dict[str, bool] = {}
 
 
@@ -70,6 +77,13 @@ def target_machine(cpu: str) -> Any:
         _check_cpu(cpu)
         name, features = cpu, ""
     return target.create_target_machine(cpu=name, features=features, opt=3, reloc="pic")
+
+
+def vector_width(cpu: str) -> int:
+    """f32 lanes of the target's widest vectors, as the JIT decides it for the host."""
+    if cpu == "native":
+        return host_vector_width()
+    return 16 if cpu in _AVX512 else 8
 
 
 def _check_cpu(cpu: str) -> None:
@@ -113,14 +127,15 @@ def build(
         raise ValueError(f"emit {emit_kind!r}, weights mode {weights_mode!r}")
     program = _lower(graph)
     prefix = prefix_for(out, graph.name)
-    folder = os.path.dirname(os.path.abspath(out))
+    folder = os.path.dirname(out)
     sidecar = weights_mode == "sidecar" and emit_kind in ("exe", "shared", "object", "header")
     blob, sidecar_bytes, info = _weights_layout(program, weights, prefix, sidecar)
     if emit_kind == "header":
         _write(out, header_source(graph, info, prefix, source_name, __version__).encode())
         return [Artifact(out, "header")]
     tm = target_machine(cpu or default_cpu())
-    module = optimize(str(emit(program, _llvm().get_process_triple())), tm)
+    ir_text = str(emit(program, _llvm().get_process_triple(), vector_width(cpu or default_cpu())))
+    module = optimize(ir_text, tm)
     entry = module.get_function(ENTRY)
     entry.name = f"{prefix}{ENTRY_SUFFIX}"
     entry.visibility = "hidden"
@@ -304,15 +319,22 @@ def _run(cmd: list[str], cwd: str) -> None:
     try:
         done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
     except OSError as e:
-        raise MdlError([Diagnostic("E0702", f"cannot run `{cmd[0]}`: {e}")]) from None
+        raise MdlError(
+            [
+                Diagnostic(
+                    "E0803",
+                    f"cannot run `{cmd[0]}`: {e}",
+                    help="artifacts are linked with the system C compiler `cc`",
+                )
+            ]
+        ) from None
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).strip().splitlines()[-12:]
         raise MdlError(
             [
                 Diagnostic(
-                    "E0901",
-                    f"internal compiler error (please report): `{cmd[0]}` failed "
-                    f"building the artifact (exit {done.returncode})",
+                    "E0803",
+                    f"`{cmd[0]}` failed building the artifact (exit {done.returncode})",
                     notes=tuple(detail),
                 )
             ]

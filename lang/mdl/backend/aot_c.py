@@ -173,14 +173,20 @@ def _bind_function(graph: Graph, syms: Mapping[str, int]) -> list[str]:
             else:
                 tail, args = f" on axis {axis}, expected {dim} = ", ", (long long)want"
             fmt = c_format(head) + ' "%lld" ' + c_format(tail) + (' "%lld"' if args else "")
+            fail = [
+                f"        snprintf(err, n, {fmt}, (long long){got}{args});",
+                "        return MDLRT_ERR_SHAPE;",
+                "    }",
+            ]
+            if dim.is_const:
+                out += [f"    if ({got} != INT64_C({int(dim)})) {{", *fail]
+                continue
             out += [
                 "    {",
                 "        int o_ = 0, *o = &o_;",
                 f"        int64_t want = {dim_c(dim, syms)};",
                 f"        if (o_ || {got} != want) {{",
-                f"            snprintf(err, n, {fmt}, (long long){got}{args});",
-                "            return MDLRT_ERR_SHAPE;",
-                "        }",
+                *("    " + line for line in fail),
                 "    }",
             ]
     out += ["    return MDLRT_OK;", "}"]

@@ -14,6 +14,7 @@
 #endif
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h> /* snprintf in the generated checks */
 
 /* status codes: the same numbers as the MDL_* codes of every generated header */
 enum {
