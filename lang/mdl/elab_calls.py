@@ -248,6 +248,10 @@ class CallsMixin(ParamsMixin, PrimsMixin):
                 return POISON
             bindings = newb
             scope.vars[p.name.name] = v
+        # the declared result type is matched with the dims bound by the inputs, as names:
+        # reading them from the body's scope too would substitute them twice
+        signature_scope = ScopeT(None)
+        signature_scope.vars = {k: v for k, v in scope.vars.items() if k not in bindings}
         for name, val in bindings.items():
             if isinstance(val, Dim) and not scope.lookup(name)[0]:
                 scope.vars[name] = val
@@ -279,7 +283,7 @@ class CallsMixin(ParamsMixin, PrimsMixin):
                     decl.ret.span,
                 )
             ok = self.check_declared(
-                decl.ret, result, scope, bindings, f"the result of `{decl.name.name}`"
+                decl.ret, result, signature_scope, bindings, f"the result of `{decl.name.name}`"
             )
             if ok is None:
                 return POISON
