@@ -172,12 +172,13 @@ def prepare_native(
     graph: Graph, weights: Mapping[str, np.ndarray]
 ) -> tuple[Graph, Mapping[str, np.ndarray]]:
     """What every native compilation (JIT and artifacts) compiles: the graph optimised, with
-    batch-norms folded into the weights it now knows. The reference interpreter keeps
+    batch-norms and other weight-only computation folded into the weights it now knows. The reference interpreter keeps
     running the graph as elaborated, so every rewrite is checked against it."""
-    from .optimize import fold_batchnorm, optimize
+    from .optimize import fold_batchnorm, fold_parameters, optimize
 
     optimized = optimize(graph)
     optimized, weights = fold_batchnorm(optimized, weights)
+    optimized, weights = fold_parameters(optimized, weights)  # e.g. every Dense's `weight.T`
     return optimize(optimized), weights
 
 

@@ -142,11 +142,13 @@ class NativeModel:
         self._fixed: dict[str, np.ndarray] = {}
         for buf in self.program.buffers:
             if buf.role == "param":
-                self._fixed[buf.name] = np.ascontiguousarray(
-                    weights[buf.name.removeprefix("param.")]
+                self._fixed[buf.name] = np.require(
+                    weights[buf.name.removeprefix("param.")],
+                    dtype=buf.dtype.numpy,
+                    requirements="C",
                 )
             elif buf.role == "const":
-                self._fixed[buf.name] = np.ascontiguousarray(buf.data)
+                self._fixed[buf.name] = np.require(buf.data, requirements="C")
         self._plan = CallPlan(graph, self.program, self._fixed)
 
     def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:

@@ -22,6 +22,7 @@ from .batchnorm import fold_batchnorm
 from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
 from .fold import MAX_FOLDED_ELEMENTS, fold_constants
+from .params import fold_parameters
 from .rewrite import same_graph
 
 Pass = Callable[[Graph], Graph]
@@ -59,6 +60,7 @@ def optimize(graph: Graph, passes: Sequence[Pass] = PASSES, check: bool = False)
 
 
 __all__ = [
+    "fold_parameters",
     "MAX_FOLDED_ELEMENTS",
     "PASSES",
     "eliminate_common_subexpressions",
