@@ -203,6 +203,7 @@ def lower_conv(ctx, node: Node) -> tuple[ir.Stmt, ...]:
     n, g, oo, c = ctx.fresh("n"), ctx.fresh("g"), ctx.fresh("o"), ctx.fresh("c")
     acc = ctx.fresh("acc")
     tap_names = [ctx.fresh(f"k{a}_") for a in range(spatial)]
+    padded = any(win.pad_begin) or any(win.pad_end)
 
     def per_output(lead: list[ir.Expr], pos: list[ir.Expr], ranges: list[_TapRange]):
         batch, group, o_in_group = lead
@@ -210,7 +211,24 @@ def lower_conv(ctx, node: Node) -> tuple[ir.Stmt, ...]:
         in_channel = ir.add(ir.mul(group, ir.dim(in_per_group)), ir.Var(c))
         taps: list[ir.Expr] = [ir.Var(t) for t in tap_names]
         coords = _input_coords(win, pos, taps)
-        xv: ir.Expr = ir.Load(x_buf, ir.flat_index(x_shape, [batch, in_channel, *coords]), dtype)
+        in_sizes = x_shape[2:]
+        if padded:
+            # every tap runs: a tap in the padding reads a zero, which times an inf or nan
+            # weight is nan, as in the reference (which pads, then multiplies); loads are
+            # clamped so they never leave the input
+            inside: ir.Expr | None = None
+            for coord, size in zip(coords, in_sizes, strict=True):
+                ok = _bin("and", _bin("ge", coord, ir.idx(0)), _bin("lt", coord, ir.dim(size)))
+                inside = ok if inside is None else _bin("and", inside, ok)
+            clamped = [
+                _bin("min", _bin("max", coord, ir.idx(0)), _sub(ir.dim(size), ir.idx(1)))
+                for coord, size in zip(coords, in_sizes, strict=True)
+            ]
+            load = ir.Load(x_buf, ir.flat_index(x_shape, [batch, in_channel, *clamped]), dtype)
+            xv: ir.Expr = ir.Select(inside, load, ir.Const(0.0, dtype), dtype)
+            ranges = [_TapRange(ir.idx(0), ir.dim(k)) for k in win.kernel]
+        else:
+            xv = ir.Load(x_buf, ir.flat_index(x_shape, [batch, in_channel, *coords]), dtype)
         wv: ir.Expr = ir.Load(w_buf, ir.flat_index(w_shape, [out_channel, ir.Var(c), *taps]), dtype)
         if acc_dtype is not dtype:
             xv, wv = ir.Cast(xv, acc_dtype), ir.Cast(wv, acc_dtype)
@@ -235,8 +253,8 @@ def lower_conv(ctx, node: Node) -> tuple[ir.Stmt, ...]:
 
 
 def _gemm_friendly(x_shape, out_shape, win: Window, dtype: DType) -> bool:
-    """2-D float convs with known spatial sizes go through im2col and the GEMM kernel."""
-    if len(x_shape) != 4 or dtype not in (DType.F32, DType.F64):
+    """1-D and 2-D float convs with known spatial sizes go through im2col and the GEMM kernel."""
+    if len(x_shape) not in (3, 4) or dtype not in (DType.F32, DType.F64):
         return False
     dims = [*x_shape[1:], *out_shape[1:], *win.kernel]
     return all(Dim.of(d).is_const for d in dims)
@@ -251,8 +269,21 @@ def _conv_as_gemm(ctx, node: Node, win: Window, groups: int) -> tuple[ir.Stmt, .
     (out,) = node.outputs
     x_shape, out_shape = ctx.shape(x), ctx.shape(out)
     dtype = x.type.dtype
-    channels, height, width = (int(d) for d in x_shape[1:])
-    out_channels, out_h, out_w = (int(d) for d in out_shape[1:])
+    one_d = len(x_shape) == 3
+    if one_d:  # a 1-D conv is a 2-D conv of height 1
+        win = Window(
+            (1, *win.kernel),
+            (1, *win.stride),
+            (1, *win.dilation),
+            (0, *win.pad_begin),
+            (0, *win.pad_end),
+        )
+    channels, height, width = (
+        (int(d) for d in x_shape[1:]) if not one_d else (int(x_shape[1]), 1, int(x_shape[2]))
+    )
+    out_channels, out_h, out_w = (
+        (int(d) for d in out_shape[1:]) if not one_d else (int(out_shape[1]), 1, int(out_shape[2]))
+    )
     kh, kw = (int(k) for k in win.kernel)
     cg, og = channels // groups, out_channels // groups
     depth, positions = cg * kh * kw, out_h * out_w
@@ -285,11 +316,12 @@ def _conv_as_gemm(ctx, node: Node, win: Window, groups: int) -> tuple[ir.Stmt, .
             _bin("and", _bin("ge", iw, ir.idx(0)), _bin("lt", iw, ir.idx(width))),
         )
         channel = ir.add(ir.mul(g_var, ir.idx(cg)), ir.Var(c))
-        load = ir.Load(
-            x_buf,
-            ir.flat_index(x_shape, [n_var, channel, _clamp(ih, height), _clamp(iw, width)]),
-            dtype,
+        at_x = (
+            [n_var, channel, _clamp(iw, width)]
+            if one_d
+            else [n_var, channel, _clamp(ih, height), _clamp(iw, width)]
         )
+        load = ir.Load(x_buf, ir.flat_index(x_shape, at_x), dtype)
         row = ir.add(
             ir.mul(ir.add(ir.mul(ir.Var(c), ir.idx(kh)), ir.Var(ki)), ir.idx(kw)), ir.Var(kj)
         )
