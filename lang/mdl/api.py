@@ -37,6 +37,11 @@ class Model:
         return f"<mdl model {self.graph.name}({ins}) -> ({outs}) backend={self.backend}>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs and len(args) == len(self.input_names):  # the common case, kept short
+            outs = self.run(dict(zip(self.input_names, args, strict=True)))
+            if len(self.output_names) == 1:
+                return outs[self.output_names[0]]
+            return tuple(outs[n] for n in self.output_names)
         if len(args) > len(self.input_names):
             raise MdlError(
                 [

@@ -127,7 +127,7 @@ class CallPlan:
             message = self.program.errors[rc - 1]
             code, _, text = message.partition(":")
             raise MdlError([Diagnostic(code, text.strip().format(*list(st.err)))])
-        return {name: outputs[name] for name, _ in self.graph.outputs}
+        return outputs  # in declared order: `prepare` sorted them
 
 
 class _ThreadState:
@@ -163,6 +163,8 @@ class _ThreadState:
                 arr = np.empty(shape, buf.dtype.numpy)
                 self.temps.append(arr)
                 self.ptrs[i] = arr.ctypes.data
+        order = {name: k for k, (name, _) in enumerate(plan.graph.outputs)}
+        self.outputs.sort(key=lambda o: order[o[3]])  # results come back in declared order
         for j, s in enumerate(plan.symbols):
             self.syms[j] = env[s]
         self.key = key
