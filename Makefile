@@ -12,8 +12,11 @@ lint:  ## ruff lint and format check
 	ruff check lang tests tools examples
 	ruff format --check lang tests tools examples
 
-fuzz:  ## long fuzz runs (CI runs a fixed sample)
+FUZZ_SEED ?= 1000
+FUZZ_GRAPHS ?= 2000
+fuzz:  ## long fuzz runs (CI runs a fixed sample); FUZZ_SEED=S FUZZ_GRAPHS=N for others
 	MDL_FUZZ_EXAMPLES=5000 $(PY) -m pytest -q -p no:cacheprovider tests -m fuzz
+	$(PY) tools/fuzz_native.py --seed $(FUZZ_SEED) --count $(FUZZ_GRAPHS) --save-dir fuzz-failures/
 
 bench:  ## benchmarks (results in bench/)
 	$(PY) bench/run.py

@@ -321,10 +321,14 @@ class _Emitter:
                     return b.fdiv(x, y)
                 case "pow":
                     return self.intrinsic("llvm.pow", t, [x, y])
-                case "max":
-                    return self.intrinsic("llvm.maximum", t, [x, y])
-                case "min":
-                    return self.intrinsic("llvm.minimum", t, [x, y])
+                case "max" | "min":
+                    # numpy's rule (its x86 vector max/min): NaN-propagating, and on a tie
+                    # (-0 and +0) the second operand: max(a, b) = a if a > b or a is nan else b
+                    keep_a = b.or_(
+                        b.fcmp_ordered(">" if op == "max" else "<", x, y),
+                        b.fcmp_unordered("uno", x, x),
+                    )
+                    return b.select(keep_a, x, y)
                 case "floordiv" | "mod":
                     return self.float_divmod(x, y, t)[0 if op == "floordiv" else 1]
                 case "eq" | "lt" | "le" | "gt" | "ge":

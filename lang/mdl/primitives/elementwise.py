@@ -251,7 +251,12 @@ def _int_pow(base: np.ndarray, exponent: np.ndarray) -> np.ndarray:
 
 
 def _pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return _int_pow(a, b) if a.dtype.kind == "i" else np.power(a, b)
+    if a.dtype.kind == "i":
+        return _int_pow(a, b)
+    # C's pow for every element: given a scalar or broadcast exponent of 0.5 (or 2), numpy
+    # takes sqrt (or a square) instead, which differs for -inf and -0.0
+    a, b = (np.array(x) for x in np.broadcast_arrays(a, b))
+    return np.power(a, b)
 
 
 _BINARY: dict[str, tuple[frozenset[DType], Callable, bool, str]] = {
