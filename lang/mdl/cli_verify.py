@@ -55,7 +55,9 @@ def compare(
         return _compare_floats(n, r, rtol, atol)
 
 
-def _compare_floats(n: np.ndarray, r: np.ndarray, rtol: float, atol: float) -> tuple[float, float, bool]:
+def _compare_floats(
+    n: np.ndarray, r: np.ndarray, rtol: float, atol: float
+) -> tuple[float, float, bool]:
     same_special = np.array_equal(np.isnan(n), np.isnan(r)) and np.array_equal(
         np.where(np.isinf(r), r, 0), np.where(np.isinf(n), n, 0)
     )

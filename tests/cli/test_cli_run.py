@@ -149,7 +149,9 @@ def test_run_with_defines(mdlc, tiny, tmp_path, x_npy):
 
 
 def test_native_backend_prints_what_the_reference_prints(mdlc, tiny, tiny_weights, x_npy):
-    native = mdlc("run", tiny, "--weights", tiny_weights, "--input", x_npy[0], "--backend", "native")
+    native = mdlc(
+        "run", tiny, "--weights", tiny_weights, "--input", x_npy[0], "--backend", "native"
+    )
     ref = mdlc("run", tiny, "--weights", tiny_weights, "--input", x_npy[0], "--backend", "ref")
     assert native.code == 0 and ref.code == 0, native.err
     assert native.out == ref.out
