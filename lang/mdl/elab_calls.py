@@ -17,7 +17,6 @@ from .elab_prims import PrimsMixin
 from .elab_scope import Frame, Scope
 from .span import Span
 from .syntax import ast
-from .types import DType
 from .values import (
     POISON,
     CtArgs,
@@ -26,7 +25,6 @@ from .values import (
     LayerRef,
     Method,
     PrimRef,
-    RangeVal,
     SequentialSpec,
     Tensor,
     describe,
@@ -207,7 +205,6 @@ class CallsMixin(ParamsMixin, PrimsMixin):
         """Evaluate a fn (path None) or a layer instance body with its arguments bound."""
         from .elaborate import Frame as FrameT
         from .elaborate import Scope as ScopeT
-        from .elaborate import _Return
 
         decl = ref.decl
         if len(self.call_stack) >= MAX_CALL_DEPTH:
@@ -265,9 +262,7 @@ class CallsMixin(ParamsMixin, PrimsMixin):
             self.anonymous_call = e.span
         start = len(self.diags)
         try:
-            result = self.run_body(decl, callee_frame, scope)
-        except _Return as r:  # pragma: no cover - run_body handles returns
-            result = r.values[0]
+            result = self.run_body(decl, callee_frame, scope)  # handles `return` itself
         finally:
             self.call_stack.pop()
             self.scope_path = saved_path
@@ -418,6 +413,3 @@ def _with_label(d, span: Span, message: str):
     from dataclasses import replace
 
     return replace(d, labels=d.labels + (Label(span, message),))
-
-
-__all__ = ["CallsMixin", "RangeVal", "DType"]

@@ -54,7 +54,6 @@ class ExprsMixin:
                 [(a, e.left.span), (b, e.right.span)],
                 {},
                 e.span,
-                op_span=e.op_span,
             )
             if e.op == "@" and len(self.diags) == before + 1:
                 self.diags[-1] = _with_transpose_fix(self.diags[-1], e)

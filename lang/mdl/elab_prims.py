@@ -51,7 +51,6 @@ class PrimsMixin:
         kwargs: dict[str, tuple[Any, Span]],
         span: Span,
         frame: Frame | None = None,
-        op_span: Span | None = None,
     ) -> Any:
         from .primitives import bind, resolve, settle_scalars
 
@@ -80,9 +79,7 @@ class PrimsMixin:
                 values.append(Tensor(self.graph.const(arr, span, self.scope_path)))
             else:
                 values.append(typed[id(o)])
-        return self.emit(
-            prim.name, values, attrs, span, frame, args=args, kwargs=kwargs, op_span=op_span
-        )
+        return self.emit(prim.name, values, attrs, span, frame, args=args, kwargs=kwargs)
 
     def _to_bind(self, v: Any, typed: dict[int, Tensor]) -> Any:
         if isinstance(v, Tensor):
@@ -117,7 +114,6 @@ class PrimsMixin:
         frame: Frame | None = None,
         args=None,
         kwargs=None,
-        op_span: Span | None = None,
     ) -> Any:
         prim = REGISTRY[op]
         try:
@@ -127,24 +123,19 @@ class PrimsMixin:
                 from .primitives import relocate
 
                 se = relocate(se, prim, len(args), (kwargs or {}).keys())
-            return self._shape_error(se, args or [], kwargs or {}, span, op_span)
+            return self._shape_error(se, args or [], kwargs or {}, span)
         node = self.graph.add_node(
             op, [v.value for v in values], tuple(outs), attrs, self.scope_path, span
         )
         res = [Tensor(v) for v in node.outputs]
         return res[0] if len(res) == 1 else tuple(res)
 
-    def _shape_error(
-        self, se: ShapeError, args, kwargs, span: Span, op_span: Span | None = None
-    ) -> Any:
+    def _shape_error(self, se: ShapeError, args, kwargs, span: Span) -> Any:
         where = span
         if se.arg is not None and se.arg < len(args):
             where = args[se.arg][1]
         elif se.kwarg is not None and se.kwarg in kwargs:
             where = kwargs[se.kwarg][1]
-        labels = ()
-        if where is not span and op_span is None:
-            labels = ()
         return self.err(
             se.code,
             se.message,
@@ -152,5 +143,4 @@ class PrimsMixin:
             label=se.label,
             notes=tuple(se.notes),
             help=se.help,
-            labels=labels,
         )

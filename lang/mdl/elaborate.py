@@ -18,7 +18,7 @@ import difflib
 import math
 from typing import Any
 
-from .diagnostics import Diagnostic, Fix, Label, Severity
+from .diagnostics import Diagnostic, Fix, Severity
 from .dims import Dim
 from .elab_calls import CallsMixin
 from .elab_exprs import MAX_UNROLL, ExprsMixin, _const_int
@@ -34,7 +34,6 @@ from .values import (
     FnRef,
     Instance,
     LayerRef,
-    Method,
     PrimRef,
     RangeVal,
     SequentialSpec,
@@ -461,6 +460,3 @@ class Elaborator(CallsMixin, TypesMixin, ExprsMixin):
 
 def _type_or_value(v: Any) -> Any:
     return v.type if isinstance(v, Tensor) else v
-
-
-__all__ = ["Elaborator", "Frame", "Scope", "Label", "Method", "PrimRef", "FnRef", "Instance"]

@@ -22,6 +22,7 @@ from mdl.primitives import (
     settle_scalars,
 )
 from mdl.primitives.bind import fit_number, signature
+from mdl.primitives.registry import PARAM_KINDS
 from mdl.primitives.surface import DOCS
 from mdl.types import DType, TensorType
 
@@ -66,24 +67,10 @@ OTHER_OPS = ("gather", "pad", "conv", "max_pool", "avg_pool")
 def test_registry_entry_is_complete(name):
     prim = REGISTRY[name]
     assert prim.name == name
-    assert prim.params and all(p.kind in _KINDS for p in prim.params)
+    assert prim.params and all(p.kind in PARAM_KINDS for p in prim.params)
     assert callable(prim.infer) and callable(prim.evaluate) and callable(prim.flops)
     assert prim.doc and prim.doc == prim.doc.strip()
 
-
-_KINDS = {
-    "tensor",
-    "tensors",
-    "int",
-    "float",
-    "bool",
-    "dtype",
-    "dim",
-    "ints",
-    "dims",
-    "axes",
-    "any",
-}
 
 # One valid use of every core op: operands, attrs, expected flops.
 FLOPS_CASES = {

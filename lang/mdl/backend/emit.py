@@ -348,7 +348,6 @@ class _Emitter:
                 case "ne":
                     return b.icmp_unsigned("!=", x, y)
         else:
-            zero = ll.Constant(t, 0)
             match op:
                 case "add":
                     return b.add(x, y)
@@ -367,7 +366,6 @@ class _Emitter:
                     return self.int_divmod(x, y, t)[1 if op == "mod" else 0]
                 case "pow":
                     return b.call(self.int_pow(t), [x, y])
-            del zero
         raise EmitError(f"binary `{op}` on {dt}")
 
     def float_divmod(self, a: Any, b_: Any, t: ll.Type) -> tuple[Any, Any]:
