@@ -224,12 +224,23 @@ def cmd_init(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_stats(args: argparse.Namespace, console: Console) -> int:
-    from .stats import graph_stats, render_stats
+    from .driver import native_memory
+    from .stats import graph_stats, human_bytes, render_stats
 
     graph = _load_model(args.file, args.defines, console)
     if graph is None:
         return EXIT_ERROR
     console.out.write(render_stats(graph_stats(graph, batch=args.batch), depth=args.depth))
+    plan = native_memory(graph)
+    if plan is not None:
+        env = dict.fromkeys(graph.symbols(), args.batch)
+        _, peak = plan.layout(env)
+        console.out.write(
+            f"native temporaries: {human_bytes(peak)} in one arena of {len(plan.slots)} "
+            f"slot{'' if len(plan.slots) == 1 else 's'} "
+            f"(peak; {human_bytes(plan.unshared_bytes(env))} without reuse)\n"
+            f"  arena bytes = {plan.formula()}\n"
+        )
     return EXIT_OK
 
 

@@ -51,12 +51,23 @@ def parse_define(text: str) -> tuple[str, int | float | bool]:
 
 
 def check_file(
-    path: str, defines: Mapping[str, Any] | None = None, *, require_model: bool = False
+    path: str,
+    defines: Mapping[str, Any] | None = None,
+    *,
+    require_model: bool = False,
+    source: str | None = None,
+    loader: Any = None,
 ) -> Frontend:
+    """`source`: the text of `path` (an editor's unsaved buffer) instead of the file on disk;
+    `loader`: a `resolve.Loader` to use (an editor's, with its overlays and parse cache)."""
+    from pathlib import Path
+
     from .elaborate import Elaborator
     from .resolve import Loader
 
-    loader = Loader()
+    loader = loader if loader is not None else Loader()
+    if source is not None:
+        loader.overlays[str(Path(path).resolve())] = source
     info = loader.load_file(path)
     diags = loader.diagnostics
     if info is None:
@@ -106,6 +117,7 @@ def check_file(
     from .generic import check_unused
 
     check_unused(el, info, loader)
+    front.types = el.types  # also what the generic checks of unused declarations found
     diags.extend(el.diags)
     return front
 
@@ -180,6 +192,18 @@ def prepare_native(
     optimized, weights = fold_batchnorm(optimized, weights)
     optimized, weights = fold_parameters(optimized, weights)  # e.g. every Dense's `weight.T`
     return optimize(optimized), weights
+
+
+def native_memory(graph: Graph) -> Any:
+    """The native code's arena plan (`backend.memplan.MemoryPlan`); None when it cannot compile."""
+    from .backend.lower import UnsupportedDtype, UnsupportedOp, lower
+    from .backend.memplan import plan_memory
+
+    prepared, _ = prepare_native(graph, init_weights(graph))
+    try:
+        return plan_memory(lower(prepared))
+    except (UnsupportedOp, UnsupportedDtype):
+        return None
 
 
 def build_artifact(

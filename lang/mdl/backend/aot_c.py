@@ -21,6 +21,7 @@ from ..dims import Dim, FloorDiv
 from ..graph import Graph
 from ..types import DType
 from . import loopir as ir
+from .memplan import plan_memory
 
 C_DTYPES = {
     DType.F32: "MDLRT_F32",
@@ -242,9 +243,10 @@ def _ports(graph: Graph, index: Mapping[str, int], outputs: bool) -> list[str]:
 def _descriptor(
     program: ir.Program, graph: Graph, weights: WeightsInfo, prefix: str, index: Mapping[str, int]
 ) -> list[str]:
+    memory = plan_memory(program)
     buffers = [
         f"    {{{c_string(b.name)}, {ROLES[b.role]}, {C_DTYPES[b.dtype]}, {len(b.shape)}, "
-        f"INT64_C({weights.offsets.get(b.name, 0)})}},"
+        f"INT64_C({weights.offsets.get(b.name, 0)}), {memory.slot_of.get(b.name, -1)}}},"
         for b in program.buffers
     ] or ["    {0},"]
     errors = [f"    {c_string(e)}," for e in program.errors] or ["    0,"]
@@ -273,6 +275,7 @@ def _descriptor(
         f"    .num_symbols = {len(program.symbols)},",
         f"    .max_rank = {max_rank},",
         f"    .num_errors = {len(program.errors)},",
+        f"    .num_slots = {len(memory.slots)},",
         "    .inputs = mdl_inputs,",
         "    .outputs = mdl_outputs,",
         "    .buffers = mdl_buffers,",

@@ -22,6 +22,7 @@ from ..diagnostics import Diagnostic, MdlError
 from ..dims import Dim
 from ..graph import Graph
 from . import loopir as ir
+from .memplan import ALIGN, plan_memory
 
 _CONST, _SYMBOL, _EXPR = 0, 1, 2
 
@@ -55,6 +56,7 @@ class CallPlan:
                     inp.index_range,
                 )
             )
+        self.memory = plan_memory(program)
         self.allocated = [
             (i, b) for i, b in enumerate(program.buffers) if b.role in ("temp", "output")
         ]
@@ -143,7 +145,7 @@ class _ThreadState:
         self.keep: list[np.ndarray] = []
 
     def prepare(self, plan: CallPlan, env: dict[str, int], key: tuple) -> None:
-        """Temporaries (and output shapes) for these dims, kept until the dims change."""
+        """The arena of temporaries (and output shapes) for these dims, kept until they change."""
         self.temps, self.outputs = [], []
         for i, buf in plan.allocated:
             shape = tuple(d.evaluate(env) for d in buf.shape)
@@ -159,10 +161,14 @@ class _ThreadState:
                 )
             if buf.role == "output":
                 self.outputs.append((i, buf.dtype.numpy, shape, plan.output_names[buf.name]))
-            else:
-                arr = np.empty(shape, buf.dtype.numpy)
-                self.temps.append(arr)
-                self.ptrs[i] = arr.ctypes.data
+        offsets, size = plan.memory.layout(env)
+        arena = np.empty(size + ALIGN, np.uint8)
+        base = arena.ctypes.data
+        base += -base % ALIGN
+        self.temps = [arena]
+        for i, buf in plan.allocated:
+            if buf.role == "temp":
+                self.ptrs[i] = base + offsets[buf.name]
         order = {name: k for k, (name, _) in enumerate(plan.graph.outputs)}
         self.outputs.sort(key=lambda o: order[o[3]])  # results come back in declared order
         for j, s in enumerate(plan.symbols):

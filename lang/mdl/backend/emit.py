@@ -71,43 +71,6 @@ def emit(program: ir.Program, triple: str = "", vector_width: int = 8) -> ll.Mod
     return m
 
 
-def used_buffers(stmts: tuple) -> list[str]:
-    """The buffers a kernel reads or writes, in order of first use."""
-    seen: dict[str, None] = {}
-    stack: list[Any] = list(reversed(stmts))
-    while stack:
-        x = stack.pop()
-        match x:
-            case ir.For():
-                stack.extend(reversed((x.start, x.stop, *x.body)))
-            case ir.Store():
-                seen.setdefault(x.buf)
-                stack.extend((x.value, x.index))
-            case ir.Load():
-                seen.setdefault(x.buf)
-                stack.append(x.index)
-            case ir.Local():
-                stack.append(x.init)
-            case ir.Assign():
-                stack.append(x.value)
-            case ir.If():
-                stack.extend(reversed((x.cond, *x.then, *x.orelse)))
-            case ir.Fail():
-                stack.extend(x.values)
-            case ir.Gemm():
-                seen.setdefault(x.a)
-                seen.setdefault(x.b)
-                seen.setdefault(x.c)
-                stack.extend((x.m, x.n, x.k, x.a_off, x.b_off, x.c_off, x.lda, x.ldb, x.ldc))
-            case ir.Un() | ir.Cast():
-                stack.append(x.x)
-            case ir.Bin():
-                stack.extend((x.b, x.a))
-            case ir.Select():
-                stack.extend((x.b, x.a, x.cond))
-    return list(seen)
-
-
 class _Emitter:
     def __init__(self, module: ll.Module, program: ir.Program, width: int):
         self.m = module
@@ -125,7 +88,7 @@ class _Emitter:
         Distinct buffers never overlap (every node writes fresh ones; inputs are only
         read), and saying so spares the vectoriser its run-time overlap checks.
         """
-        used = used_buffers(k.body)
+        used = ir.used_buffers(k.body)
         params = [I64.as_pointer(), I64.as_pointer()]
         params += [STORAGE_TYPES[self.dtypes[n]].as_pointer() for n in used]
         fn = ll.Function(self.m, ll.FunctionType(I32, params), f"k{number}")

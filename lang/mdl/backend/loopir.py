@@ -439,3 +439,40 @@ def _verify_expr(e, bufs, syms, scope, where) -> DType:
 def _expect(got: DType, want: DType, where: str, what: str) -> None:
     if got is not want:
         raise LoopIRError(f"{where}: {what} is {got}, expected {want}")
+
+
+def used_buffers(stmts: Sequence[Stmt]) -> list[str]:
+    """The buffers a kernel reads or writes, in order of first use."""
+    seen: dict[str, None] = {}
+    stack: list[Any] = list(reversed(stmts))
+    while stack:
+        x = stack.pop()
+        match x:
+            case For():
+                stack.extend(reversed((x.start, x.stop, *x.body)))
+            case Store():
+                seen.setdefault(x.buf)
+                stack.extend((x.value, x.index))
+            case Load():
+                seen.setdefault(x.buf)
+                stack.append(x.index)
+            case Local():
+                stack.append(x.init)
+            case Assign():
+                stack.append(x.value)
+            case If():
+                stack.extend(reversed((x.cond, *x.then, *x.orelse)))
+            case Fail():
+                stack.extend(x.values)
+            case Gemm():
+                seen.setdefault(x.a)
+                seen.setdefault(x.b)
+                seen.setdefault(x.c)
+                stack.extend((x.m, x.n, x.k, x.a_off, x.b_off, x.c_off, x.lda, x.ldb, x.ldc))
+            case Un() | Cast():
+                stack.append(x.x)
+            case Bin():
+                stack.extend((x.b, x.a))
+            case Select():
+                stack.extend((x.b, x.a, x.cond))
+    return list(seen)

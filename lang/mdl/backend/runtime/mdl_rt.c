@@ -188,10 +188,13 @@ static int mdlrt_map_sidecar(mdlrt_ctx *c, const char *given) {
 
 /* ------------------------------------------------------------------ arena */
 
-/* byte offsets of the temporaries under c->syms (64-aligned); total in *size */
+/* byte offsets of the temporaries under c->syms; total in *size. Temporaries share
+ * slots by liveness (planned at compile time, backend/memplan.py): a slot is as
+ * large as its largest member, the slots lie one after the other, 64-aligned. */
 static int mdlrt_layout(mdlrt_ctx *c, size_t *size, size_t *offsets) {
     const mdlrt_model *m = c->m;
-    size_t total = 0;
+    size_t slot_bytes[m->num_slots + 1];
+    for (int s = 0; s < m->num_slots; s++) slot_bytes[s] = 0;
     for (int b = 0; b < m->num_buffers; b++) {
         if (m->buffers[b].role != MDLRT_TEMP) continue;
         int overflow = 0;
@@ -202,11 +205,20 @@ static int mdlrt_layout(mdlrt_ctx *c, size_t *size, size_t *offsets) {
             mdlrt_size(c->dims, m->buffers[b].rank, mdlrt_itemsize(m->buffers[b].dtype), &numel,
                        &bytes))
             return 1;
-        if (offsets) offsets[b] = total;
-        size_t padded = (bytes + MDLRT_ALIGN - 1) / MDLRT_ALIGN * MDLRT_ALIGN;
-        if (padded < bytes || total + padded < total) return 1;
-        total += padded;
+        int s = m->buffers[b].slot;
+        if (bytes > slot_bytes[s]) slot_bytes[s] = bytes;
     }
+    size_t total = 0;
+    for (int s = 0; s < m->num_slots; s++) {
+        size_t start = total;
+        size_t padded = (slot_bytes[s] + MDLRT_ALIGN - 1) / MDLRT_ALIGN * MDLRT_ALIGN;
+        if (padded < slot_bytes[s] || total + padded < total) return 1;
+        total += padded;
+        slot_bytes[s] = start; /* from here on: the slot's offset */
+    }
+    if (offsets)
+        for (int b = 0; b < m->num_buffers; b++)
+            if (m->buffers[b].role == MDLRT_TEMP) offsets[b] = slot_bytes[m->buffers[b].slot];
     *size = total;
     return 0;
 }

@@ -49,13 +49,14 @@ typedef struct {
     int dtype;
     int rank;
     int64_t offset;    /* param/const: byte offset in the blob or the sidecar file */
+    int slot;          /* temp: its slot of the arena (backend/memplan.py); else -1 */
 } mdlrt_buffer;
 
 typedef int32_t (*mdlrt_entry_fn)(int64_t *syms, void **bufs, int64_t *errinfo);
 
 typedef struct mdlrt_model {
     const char *name;
-    int num_inputs, num_outputs, num_buffers, num_symbols, max_rank, num_errors;
+    int num_inputs, num_outputs, num_buffers, num_symbols, max_rank, num_errors, num_slots;
     const mdlrt_port *inputs;
     const mdlrt_port *outputs;
     const mdlrt_buffer *buffers;
