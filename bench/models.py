@@ -3,9 +3,10 @@ onnxruntime -> bench/results/models.md (medians, mdl/peer ratios, compile times,
 
 Every runner gets the same weights (`init_weights(seed=0, random=True)`, loaded into the
 peers by PyTorch state-dict name) and the same seeded inputs; each peer's outputs are
-checked against mdl native before it is timed. One thread everywhere: mdl has no threads
-yet, so the peers are held to one too (torch.set_num_threads, onnxruntime intra-op 1,
-BLAS under the reference interpreter via threadpoolctl). Times are wall-clock medians of
+checked against mdl native before it is timed. Each case runs at 1 and 2 threads
+(`--threads`), every runner held to the same count (mdl.load(threads=n),
+torch.set_num_threads, onnxruntime intra-op threads, BLAS under the reference interpreter
+via threadpoolctl). Times are wall-clock medians of
 whole calls from Python (input checks and output allocation included, as a user sees them).
 """
 
@@ -193,6 +194,7 @@ def max_error(got: tuple[np.ndarray, ...], want: tuple[np.ndarray, ...]) -> tupl
 class Case:
     model: str
     batch: int
+    threads: int
     times: dict[str, Timing] = field(default_factory=dict)
     errors: dict[str, tuple[float, bool]] = field(default_factory=dict)
 
@@ -200,7 +202,9 @@ class Case:
 RUNNERS = ["mdl native", "reference", "PyTorch", "onnxruntime"]
 
 
-def bench_model(name: str, tmp: Path, notes: list[str]) -> tuple[list[Case], dict[str, float]]:
+def bench_model(
+    name: str, tmp: Path, notes: list[str], thread_counts: list[int]
+) -> tuple[list[Case], dict[str, float]]:
     import mdl
     from mdl.api import init_weights
 
@@ -212,6 +216,9 @@ def bench_model(name: str, tmp: Path, notes: list[str]) -> tuple[list[Case], dic
     t = time.perf_counter()
     mdl.load(path, weights=weights, backend="native")  # now from the on-disk cache
     cached_s = time.perf_counter() - t
+    natives = {
+        n: mdl.load(path, weights=weights, backend="native", threads=n) for n in thread_counts
+    }
     reference = mdl.load(path, weights=weights, backend="ref")
 
     module = None
@@ -224,34 +231,60 @@ def bench_model(name: str, tmp: Path, notes: list[str]) -> tuple[list[Case], dic
 
     cases = []
     for batch, shape in MODELS[name][1].items():
-        x = make_input(name, shape)
-        case = Case(name, batch)
-        runners: dict[str, Callable[[], Any]] = {
-            "mdl native": lambda x=x: native(x),
-            "reference": lambda x=x: reference(x),
-        }
-        if module is not None:
-            runners["PyTorch"] = peers.torch_runner(module)
-            try:
-                runners["onnxruntime"] = peers.ort_runner(module, x, tmp)
-            except ImportError as e:
-                if f"onnxruntime not run ({e})." not in notes:
-                    notes.append(f"onnxruntime not run ({e}).")
-        want = as_tuple(native(x))
-        plans: dict[str, Plan] = {}
-        for runner, fn in runners.items():
-            call = (lambda fn=fn, x=x: fn(x)) if runner in ("PyTorch", "onnxruntime") else fn
-            if runner != "mdl native":
-                case.errors[runner] = max_error(as_tuple(call()), want)
-                if not case.errors[runner][1]:
-                    continue  # a peer computing something else is not timed
-            slow = runner == "reference"
-            plans[runner] = Plan(call, budget=4.0 if slow else 2.0, min_runs=3 if slow else 5)
-        case.times = measure(plans)
-        for runner, t in case.times.items():
-            print(f"  {name} batch {batch} {runner}: {t.median * 1e3:.3f} ms ({t.runs} runs)")
-        cases.append(case)
+        for threads in thread_counts:
+            x = make_input(name, shape)
+            case = Case(name, batch, threads)
+            set_peer_threads(threads)
+            runners: dict[str, Callable[[], Any]] = {
+                "mdl native": lambda x=x, m=natives[threads]: m(x),
+            }
+            if threads == thread_counts[0]:  # the interpreter once: it is slow and numpy's anyway
+                runners["reference"] = lambda x=x: reference(x)
+            if module is not None:
+                runners["PyTorch"] = peers.torch_runner(module)
+                try:
+                    runners["onnxruntime"] = peers.ort_runner(module, x, tmp, threads=threads)
+                except ImportError as e:
+                    if f"onnxruntime not run ({e})." not in notes:
+                        notes.append(f"onnxruntime not run ({e}).")
+            want = as_tuple(native(x))
+            plans: dict[str, Plan] = {}
+            for runner, fn in runners.items():
+                call = (lambda fn=fn, x=x: fn(x)) if runner in ("PyTorch", "onnxruntime") else fn
+                if runner != "mdl native":
+                    case.errors[runner] = max_error(as_tuple(call()), want)
+                    if not case.errors[runner][1]:
+                        continue  # a peer computing something else is not timed
+                slow = runner == "reference"
+                plans[runner] = Plan(call, budget=4.0 if slow else 2.0, min_runs=3 if slow else 5)
+            case.times = measure(plans)
+            for runner, t in case.times.items():
+                print(
+                    f"  {name} batch {batch} threads {threads} {runner}: "
+                    f"{t.median * 1e3:.3f} ms ({t.runs} runs)"
+                )
+            cases.append(case)
     return cases, {"compile": compile_s, "cached": cached_s}
+
+
+def set_peer_threads(n: int) -> None:
+    """PyTorch's intra-op threads and the reference's BLAS threads to n."""
+    global _blas_limit
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
+    try:
+        from threadpoolctl import threadpool_limits
+
+        _blas_limit = threadpool_limits(n)
+    except ImportError:
+        pass
+
+
+_blas_limit: Any = None
 
 
 def warm_up_compiler(tmp: Path) -> None:
@@ -324,23 +357,24 @@ def report(
 ) -> str:
     out = ["# Model speed", "", *machine_header(command), ""]
     out += [
-        "One thread for every runner: mdl native has no threads yet, so PyTorch runs with "
-        "`torch.set_num_threads(1)`, onnxruntime with one intra-op thread, and the reference "
-        "interpreter's numpy BLAS is limited to one thread with threadpoolctl. Times are medians "
+        "Every runner gets the same number of threads (the `threads` column): mdl native "
+        "`mdl.load(..., threads=n)`, PyTorch `torch.set_num_threads(n)` (one inter-op thread), "
+        "onnxruntime n intra-op threads, and the reference interpreter (timed at one thread "
+        "only) its numpy BLAS limited with threadpoolctl. Times are medians "
         "of whole calls from Python (ms); ratios are mdl native / peer (below 1 means mdl is "
         "faster). Weights: `init_weights(seed=0, random=True)`, the same for every runner; every "
         "peer's outputs matched mdl native within rtol = atol = 1e-4 before it was timed. "
         "onnxruntime runs the TorchScript export (opset 17, fixed shapes) with all graph "
         "optimizations.",
         "",
-        "| model | batch | mdl native | reference | PyTorch | onnxruntime | mdl/PyTorch | "
-        "mdl/onnxruntime | runs (native/ref/torch/ort) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| model | batch | threads | mdl native | reference | PyTorch | onnxruntime | "
+        "mdl/PyTorch | mdl/onnxruntime | runs (native/ref/torch/ort) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for c in cases:
         runs = "/".join(str(c.times[r].runs) if r in c.times else "-" for r in RUNNERS)
         out.append(
-            f"| {c.model} | {c.batch} | {ms(c.times.get('mdl native'))} | "
+            f"| {c.model} | {c.batch} | {c.threads} | {ms(c.times.get('mdl native'))} | "
             f"{ms(c.times.get('reference'))} | {ms(c.times.get('PyTorch'))} | "
             f"{ms(c.times.get('onnxruntime'))} | {ratio(c, 'PyTorch')} | "
             f"{ratio(c, 'onnxruntime')} | {runs} |"
@@ -349,8 +383,8 @@ def report(
         "",
         "Largest |output - mdl native| per runner (all outputs of the model):",
         "",
-        "| model | batch | reference | PyTorch | onnxruntime |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| model | batch | threads | reference | PyTorch | onnxruntime |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for c in cases:
         cells = []
@@ -360,7 +394,7 @@ def report(
             else:
                 err, ok = c.errors[r]
                 cells.append(f"{err:.1e}" + ("" if ok else " (MISMATCH: not timed)"))
-        out.append(f"| {c.model} | {c.batch} | " + " | ".join(cells) + " |")
+        out.append(f"| {c.model} | {c.batch} | {c.threads} | " + " | ".join(cells) + " |")
     out += [
         "",
         'mdl compile time: `mdl.load(..., backend="native")` into an empty JIT cache (front end, '
@@ -392,6 +426,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=list(MODELS), help="a subset of the models")
     parser.add_argument(
+        "--threads", nargs="*", type=int, default=[1, 2], help="thread counts (default: 1 2)"
+    )
+    parser.add_argument(
         "--out",
         help="where to write the table (default: results/models.md for a full run; "
         "a subset is only printed)",
@@ -402,9 +439,7 @@ def main() -> None:
 
     notes: list[str] = []
     try:
-        from threadpoolctl import threadpool_limits
-
-        blas_limit = threadpool_limits(1)  # noqa: F841 -- held for the whole run
+        import threadpoolctl  # noqa: F401
     except ImportError:
         notes.append(
             "threadpoolctl not installed: the reference interpreter's BLAS threads were not limited."
@@ -412,7 +447,6 @@ def main() -> None:
     try:
         import torch
 
-        torch.set_num_threads(1)
         torch.set_num_interop_threads(1)
     except ImportError:
         pass
@@ -425,7 +459,7 @@ def main() -> None:
         compiles: dict[str, dict[str, float]] = {}
         for name in names:
             print(f"{name}:", flush=True)
-            got, compiles[name] = bench_model(name, tmp, notes)
+            got, compiles[name] = bench_model(name, tmp, notes, args.threads)
             cases += got
         overhead = per_call_overhead(tmp)
     text = report(cases, compiles, overhead, notes, command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,13 +21,16 @@ class Model:
         weights: dict[str, np.ndarray],
         backend: str,
         cache: bool = True,
+        threads: int | None = None,
     ):
         assert front.graph is not None
         self.graph = front.graph
         self.weights = weights
         self.backend = backend
         self._native = (
-            driver.compile_native(self.graph, weights, cache) if backend == "native" else None
+            driver.compile_native(self.graph, weights, cache, threads)
+            if backend == "native"
+            else None
         )
         self.input_names = [i.name for i in self.graph.inputs]
         self.output_names = self.graph.output_names
@@ -71,11 +75,20 @@ def load(
     path: str,
     weights: str | Mapping[str, np.ndarray] | None = None,
     *,
-    backend: str = "ref",
+    backend: str | None = None,
     defines: Mapping[str, Any] | None = None,
     cache: bool = True,
+    threads: int | None = None,
 ) -> Model:
-    if backend not in ("ref", "native"):
+    """Compile the model at `path` bound to `weights` (a file or a dict of arrays).
+
+    backend: "native" (machine code for this CPU) or "ref" (the numpy reference
+    interpreter); by default native, or the reference with a warning for a model the
+    native backend cannot compile yet (E0801: f16/bf16 tensors). defines: compile-time arguments. cache: keep compiled code on disk.
+    threads: the native code's threads (default: MDL_NUM_THREADS, else every core this
+    process may use); results are bit-identical whatever the count.
+    """
+    if backend not in (None, "ref", "native"):
         raise MdlError([Diagnostic("E0704", f'unknown backend `{backend}`: use "native" or "ref"')])
     front = driver.compile_model(str(path), defines)
     assert front.graph is not None
@@ -97,7 +110,24 @@ def load(
         if got is None:
             raise MdlError(diags)
         bound = got
-    return Model(front, bound, backend, cache)
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise MdlError(
+            [Diagnostic("E0704", f"threads must be a positive integer, got {threads!r}")]
+        )
+    if backend is not None:
+        return Model(front, bound, backend, cache, threads)
+    try:
+        return Model(front, bound, "native", cache, threads)
+    except MdlError as e:
+        if not all(d.code == "E0801" for d in e.diagnostics if d.is_error):
+            raise
+        warnings.warn(
+            f"{e.diagnostics[0].message}: running `{front.graph.name}` on the reference "
+            'interpreter (pass backend="ref" to choose it, or "native" to make this an error)',
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return Model(front, bound, "ref", cache, threads)
 
 
 def init_weights(

@@ -216,14 +216,19 @@ def build_artifact(
     return aot.build(prepared, prepared_weights, out, **options)
 
 
-def compile_native(graph: Graph, weights: Mapping[str, np.ndarray], cache: bool = True) -> Any:
+def compile_native(
+    graph: Graph,
+    weights: Mapping[str, np.ndarray],
+    cache: bool = True,
+    threads: int | None = None,
+) -> Any:
     """The graph as machine code for this host (the JIT); MdlError E0801 for what it cannot do yet."""
     from .backend.jit import NativeModel
     from .backend.lower import UnsupportedDtype, UnsupportedOp
 
     optimized, weights = prepare_native(graph, weights)
     try:
-        return NativeModel(optimized, weights, cache=cache)
+        return NativeModel(optimized, weights, cache=cache, threads=threads)
     except UnsupportedOp as e:
         raise MdlError(
             [

@@ -37,7 +37,7 @@ def codes_of(excinfo: pytest.ExceptionInfo[mdl.MdlError]) -> list[str]:
 @pytest.fixture
 def model(tmp_path):
     src = INPUT_MODEL.replace("model M(", f"model M[V = {V}](")
-    return mdl.load(write(tmp_path, src))
+    return mdl.load(write(tmp_path, src), backend="ref")
 
 
 def good_inputs(batch: int = 2, t: int = 3) -> dict[str, np.ndarray]:
@@ -129,7 +129,8 @@ def test_gather_out_of_range_at_run_time_e0607(tmp_path):
         write(
             tmp_path,
             "model G(x: f32[N, D], ids: i64[K]) -> f32[K, D] { return gather(x, ids, axis=0) }\n",
-        )
+        ),
+        backend="ref",
     )
     x = np.ones((4, 2), np.float32)
     assert m(x, np.array([0, 3, -4], np.int64)).shape == (3, 2)
@@ -160,14 +161,16 @@ def weights_path(tmp_path):
 
 def load_codes(path: str, weights) -> list[str]:
     with pytest.raises(mdl.MdlError) as excinfo:
-        mdl.load(path, weights=weights)
+        mdl.load(path, weights=weights, backend="ref")
     return codes_of(excinfo)
 
 
 def test_good_weights_work(weights_path):
     w = {"fc.weight": np.eye(2, 3, dtype=np.float32), "fc.bias": np.array([1, 2], np.float32)}
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
-    np.testing.assert_array_equal(mdl.load(weights_path, weights=w)(x), x[:, :2] + [1, 2])
+    np.testing.assert_array_equal(
+        mdl.load(weights_path, weights=w, backend="ref")(x), x[:, :2] + [1, 2]
+    )
     assert sorted(init_weights(weights_path)) == ["fc.bias", "fc.weight"]
 
 

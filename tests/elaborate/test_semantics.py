@@ -288,7 +288,7 @@ def test_for_over_layer_list_with_comprehension_paths(tmp_path):
     weights = {
         p.path: rng.standard_normal(p.value.type.shape).astype(np.float32) for p in graph.params
     }
-    m = mdl.load(path, weights=weights)
+    m = mdl.load(path, weights=weights, backend="ref")
     x = rng.standard_normal((4, 3)).astype(np.float32)
     want = x
     for i in range(2):
@@ -302,7 +302,7 @@ def test_defines_change_the_number_of_params(tmp_path):
     three = mdl.api.init_weights(path, defines={"L": 3})
     assert len(two) == 4 and len(three) == 6
     assert "blocks.2.w" in three and "blocks.2.w" not in two
-    m = mdl.load(path, weights=three, defines={"L": 3})
+    m = mdl.load(path, weights=three, defines={"L": 3}, backend="ref")
     assert m(np.ones((1, 3), np.float32)).shape == (1, 3)
 
 
@@ -330,7 +330,7 @@ def test_sequential_paths_and_shared_instance(tmp_path):
     }
     x = np.array([[1.0, 1.0, 1.0], [2.0, -1.0, 4.0]], np.float32)
     want = x * w["s.0.weight"] * w["s.1.weight"] * w["shared.weight"] * w["shared.weight"]
-    np.testing.assert_allclose(mdl.load(path, weights=w)(x), want, **TOL)
+    np.testing.assert_allclose(mdl.load(path, weights=w, backend="ref")(x), want, **TOL)
 
 
 def test_stdlib_param_names_are_pytorch_style(tmp_path):
@@ -372,7 +372,7 @@ def test_stdlib_param_names_are_pytorch_style(tmp_path):
             f"layers.{i}.norm.bias"
         ]
     np.testing.assert_allclose(
-        mdl.load(path, weights=w)(x), h @ w["head.weight"].T, rtol=1e-4, atol=1e-5
+        mdl.load(path, weights=w, backend="ref")(x), h @ w["head.weight"].T, rtol=1e-4, atol=1e-5
     )
 
 
@@ -420,7 +420,9 @@ def test_embedding_lookup_matches_take(tmp_path, batch):
     )
     w = init_weights(path, seed=1, random=True)
     ids = np.random.default_rng(batch).integers(0, 10, (batch, 5))
-    np.testing.assert_array_equal(mdl.load(path, weights=w)(ids), w["emb.weight"][ids])
+    np.testing.assert_array_equal(
+        mdl.load(path, weights=w, backend="ref")(ids), w["emb.weight"][ids]
+    )
 
 
 def test_float_floor_division(tmp_path):

@@ -27,7 +27,7 @@ def run(program: ir.Program, arrays: list[np.ndarray], syms: list[int]) -> tuple
     ptrs = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
     s = np.array(syms or [0], np.int64)
     err = np.zeros(4, np.int64)
-    rc = fn(s.ctypes.data, ctypes.addressof(ptrs), err.ctypes.data)
+    rc = fn(s.ctypes.data, ctypes.addressof(ptrs), err.ctypes.data, None)
     return rc, err
 
 
@@ -265,5 +265,5 @@ def test_gemm_microkernel_edges(m: int, n: int, k: int, width: int) -> None:
     ptrs = (ctypes.c_void_p * 3)(*[x.ctypes.data for x in arrays])
     s = np.zeros(1, np.int64)
     err = np.zeros(4, np.int64)
-    assert fn(s.ctypes.data, ctypes.addressof(ptrs), err.ctypes.data) == 0
+    assert fn(s.ctypes.data, ctypes.addressof(ptrs), err.ctypes.data, None) == 0
     np.testing.assert_allclose(c, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-5, atol=1e-5)

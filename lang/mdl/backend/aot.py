@@ -32,10 +32,20 @@ import numpy as np
 from ..diagnostics import Diagnostic, MdlError
 from ..graph import Graph
 from . import loopir as ir
-from .aot_c import BLOB_SUFFIX, ENTRY_SUFFIX, WeightsInfo, header_source, model_source, prefix_for
+from .aot_c import (
+    BLOB_SUFFIX,
+    ENTRY_SUFFIX,
+    POOL_CREATE_SUFFIX,
+    POOL_DESTROY_SUFFIX,
+    WeightsInfo,
+    header_source,
+    model_source,
+    prefix_for,
+)
 from .emit import ENTRY, emit
 from .jit import _llvm, host_vector_width, optimize
 from .lower import UnsupportedDtype, UnsupportedOp, lower
+from .pool import CREATE, DESTROY, RAN_COUNT
 
 EMITS = ("exe", "shared", "object", "llvm", "asm", "header")
 WEIGHTS_MODES = ("embed", "sidecar")
@@ -136,9 +146,15 @@ def build(
     tm = target_machine(cpu or default_cpu())
     ir_text = str(emit(program, _llvm().get_process_triple(), vector_width(cpu or default_cpu())))
     module = optimize(ir_text, tm)
-    entry = module.get_function(ENTRY)
-    entry.name = f"{prefix}{ENTRY_SUFFIX}"
-    entry.visibility = "hidden"
+    for name, suffix in (
+        (ENTRY, ENTRY_SUFFIX),
+        (CREATE, POOL_CREATE_SUFFIX),
+        (DESTROY, POOL_DESTROY_SUFFIX),
+        (RAN_COUNT, "_mdl_pool_ran"),
+    ):
+        fn = module.get_function(name)
+        fn.name = f"{prefix}{suffix}"
+        fn.visibility = "hidden"
     if emit_kind == "llvm":
         _write(out, str(module).encode())
         return [Artifact(out, "llvm")]

@@ -45,6 +45,8 @@ ROLES = {
     "temp": "MDLRT_TEMP",
 }
 ENTRY_SUFFIX = "_mdl_entry"
+POOL_CREATE_SUFFIX = "_mdl_pool_create"
+POOL_DESTROY_SUFFIX = "_mdl_pool_destroy"
 BLOB_SUFFIX = "_mdl_blob"
 
 
@@ -127,8 +129,11 @@ def model_source(
         '#include "mdl_rt.h"',
         "" if kind == "exe" else f'#include "{prefix}.h"',
         "",
-        f"extern int32_t {prefix}{ENTRY_SUFFIX}(int64_t *, void **, int64_t *) "
+        f"extern int32_t {prefix}{ENTRY_SUFFIX}(int64_t *, void **, int64_t *, void *) "
         '__attribute__((visibility("hidden")));',
+        f"extern void *{prefix}{POOL_CREATE_SUFFIX}(int64_t) "
+        '__attribute__((visibility("hidden")));',
+        f'extern void {prefix}{POOL_DESTROY_SUFFIX}(void *) __attribute__((visibility("hidden")));',
     ]
     if weights.blob_size:
         out.append(
@@ -281,6 +286,8 @@ def _descriptor(
         "    .buffers = mdl_buffers,",
         "    .errors = mdl_errors,",
         f"    .entry = {prefix}{ENTRY_SUFFIX},",
+        f"    .pool_create = {prefix}{POOL_CREATE_SUFFIX},",
+        f"    .pool_destroy = {prefix}{POOL_DESTROY_SUFFIX},",
         f"    .blob = {blob},",
         f"    .sidecar = {1 if weights.sidecar_name else 0},",
         f"    .sidecar_name = {c_string(weights.sidecar_name)},",

@@ -105,7 +105,9 @@ class CallPlan:
             st.ptrs[i] = x.ctypes.data
         return env
 
-    def run(self, fn: Any, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    def run(
+        self, fn: Any, inputs: Mapping[str, Any], pool: int | None = None
+    ) -> dict[str, np.ndarray]:
         st = self._state()
         env = self._fast_bind(inputs, st)
         if env is None:
@@ -124,7 +126,9 @@ class CallPlan:
             arr = np.empty(shape, dtype)
             st.ptrs[i] = arr.ctypes.data
             outputs[name] = arr
-        rc = fn(ctypes.addressof(st.syms), ctypes.addressof(st.ptrs), ctypes.addressof(st.err))
+        rc = fn(
+            ctypes.addressof(st.syms), ctypes.addressof(st.ptrs), ctypes.addressof(st.err), pool
+        )
         if rc:
             message = self.program.errors[rc - 1]
             code, _, text = message.partition(":")

@@ -2,12 +2,15 @@
 
 One internal function per kernel and one entry point
 
-    i32 @mdl_run(i64* syms, i8** bufs, i64* errinfo)
+    i32 @mdl_run(i64* syms, i8** bufs, i64* errinfo, i8* pool)
 
 that calls the kernels in order and returns 0, or 1 + the code of the first
 `Fail` (its values written to `errinfo`). `bufs` holds one pointer per
 `Program.buffers` entry, in order; `syms` the run-time dims in
-`Program.symbols` order. Loop variables and locals are stack slots that
+`Program.symbols` order; `pool` a thread pool from `mdl_pool_create` (pool.py,
+emitted into the same module) or NULL to run on the calling thread alone.
+Parallel loops are outlined into functions the pool runs on ranges of
+iterations; matrix products split across the pool (parallel.py). Loop variables and locals are stack slots that
 LLVM's SROA turns into registers. The arithmetic follows the reference
 semantics (numpy): see the IR-op notes below.
 """
@@ -21,6 +24,8 @@ import llvmlite.ir as ll
 from ..types import DType
 from . import loopir as ir
 from .gemm import define_gemm
+from .parallel import MIN_LOOP_WORK, define_parallel_gemm, work_estimate
+from .pool import TASK, define_pool, define_ran_count
 
 I1 = ll.IntType(1)
 I8 = ll.IntType(8)
@@ -49,17 +54,20 @@ def emit(program: ir.Program, triple: str = "", vector_width: int = 8) -> ll.Mod
     if triple:
         m.triple = triple
     e = _Emitter(m, program, vector_width)
+    define_ran_count(m)
     kernels = [e.kernel(k, i) for i, k in enumerate(program.kernels)]
-    fty = ll.FunctionType(I32, [I64.as_pointer(), I8.as_pointer().as_pointer(), I64.as_pointer()])
+    fty = ll.FunctionType(
+        I32, [I64.as_pointer(), I8.as_pointer().as_pointer(), I64.as_pointer(), I8.as_pointer()]
+    )
     run = ll.Function(m, fty, ENTRY)
     b = ll.IRBuilder(run.append_basic_block("entry"))
-    syms, bufs, err = run.args
+    syms, bufs, err, pool = run.args
     pointers: dict[str, Any] = {}
     for name, i in e.index.items():
         raw = b.load(b.gep(bufs, [ll.Constant(I64, i)]))
         pointers[name] = b.bitcast(raw, STORAGE_TYPES[e.dtypes[name]].as_pointer())
     for fn, used in kernels:
-        rc = b.call(fn, [syms, err, *[pointers[n] for n in used]])
+        rc = b.call(fn, [syms, err, pool, *[pointers[n] for n in used]])
         ok = b.icmp_unsigned("==", rc, ll.Constant(I32, 0))
         cont = run.append_basic_block("next")
         fail = run.append_basic_block("fail")
@@ -80,34 +88,128 @@ class _Emitter:
         self.dtypes = {b.name: b.dtype for b in program.buffers}
         self.sym_index = {s: i for i, s in enumerate(program.symbols)}
         self._decls: dict[str, ll.Function] = {}
+        self.pool = define_pool(module)
+        self.loops: dict[int, tuple[ll.Function, ll.Function, list[str]]] = {}
 
     # ------------------------------------------------------------ functions
     def kernel(self, k: ir.Kernel, number: int) -> tuple[ll.Function, list[str]]:
         """One function per kernel, taking the buffers it uses as `noalias` pointers.
 
         Distinct buffers never overlap (every node writes fresh ones; inputs are only
-        read), and saying so spares the vectoriser its run-time overlap checks.
+        read; temporaries sharing arena memory are never used by the same kernel), and
+        saying so spares the vectoriser its run-time overlap checks. A parallel loop at
+        the kernel's top level becomes a function of its own (`_outline`).
         """
+        self.loops = {
+            id(st): self._outline(st, f"k{number}_loop{j}")
+            for j, st in enumerate(k.body)
+            if isinstance(st, ir.For) and st.parallel
+        }
         used = ir.used_buffers(k.body)
-        params = [I64.as_pointer(), I64.as_pointer()]
+        return self._function(f"k{number}", k.body, used), used
+
+    def _function(
+        self, name: str, stmts: tuple, used: list[str], ranged: bool = False
+    ) -> ll.Function:
+        """`i32 name(i64* syms, i64* err, i8* pool, [i64 begin, i64 end,] buffers...)`;
+        `ranged`: `stmts` is one loop, run over iterations begin..end only."""
+        params = [I64.as_pointer(), I64.as_pointer(), I8.as_pointer()]
+        params += [I64, I64] if ranged else []
         params += [STORAGE_TYPES[self.dtypes[n]].as_pointer() for n in used]
-        fn = ll.Function(self.m, ll.FunctionType(I32, params), f"k{number}")
+        fn = ll.Function(self.m, ll.FunctionType(I32, params), name)
         fn.linkage = "internal"
         fn.attributes.add("nounwind")
-        for arg in fn.args[2:]:
+        first_buffer = 5 if ranged else 3
+        for arg in fn.args[first_buffer:]:
             arg.add_attribute("noalias")
         self.fn = fn
         self.entry = fn.append_basic_block("entry")
         body = fn.append_basic_block("body")
         self.b = ll.IRBuilder(body)
-        self.syms_arg, self.err_arg = fn.args[0], fn.args[1]
-        self.buf_ptrs = dict(zip(used, fn.args[2:], strict=True))
+        self.syms_arg, self.err_arg, self.pool_arg = fn.args[0], fn.args[1], fn.args[2]
+        self.buf_ptrs = dict(zip(used, fn.args[first_buffer:], strict=True))
         self.sym_vals: dict[str, Any] = {}
-        self.stmts(k.body, {})
+        if ranged:
+            self.loop(stmts[0], {}, within=(fn.args[3], fn.args[4]))
+        else:
+            self.stmts(stmts, {})
         if not self.b.block.is_terminated:
             self.b.ret(ll.Constant(I32, 0))
         ll.IRBuilder(self.entry).branch(body)
-        return fn, used
+        return fn
+
+    def _outline(self, st: ir.For, name: str) -> tuple[ll.Function, ll.Function, list[str]]:
+        """A parallel loop as `name` (its iterations begin..end) and `name_task`, the pool's
+        entry: it unpacks [syms, status, buffers...] and runs `name`; a failure only sets
+        `status` (the kernel then reruns the loop alone, so the error reported is the one
+        a serial run meets first)."""
+        used = ir.used_buffers((st,))
+        body = self._function(name, (st,), used, ranged=True)
+        task = ll.Function(self.m, TASK, f"{name}_task")
+        task.linkage = "internal"
+        raw, begin, end = task.args
+        b = ll.IRBuilder(task.append_basic_block("entry"))
+        ctx = b.bitcast(raw, I8.as_pointer().as_pointer())
+
+        def slot(i: int, t: ll.Type) -> Any:
+            return b.bitcast(b.load(b.gep(ctx, [ll.Constant(I64, i)])), t.as_pointer())
+
+        syms, status = slot(0, I64), slot(1, I32)
+        bufs = [slot(2 + i, STORAGE_TYPES[self.dtypes[n]]) for i, n in enumerate(used)]
+        err = b.alloca(I64, ll.Constant(I64, 8))
+        none = ll.Constant(I8.as_pointer(), None)
+        rc = b.call(body, [syms, err, none, begin, end, *bufs])
+        with b.if_then(b.icmp_unsigned("!=", rc, ll.Constant(I32, 0))):
+            b.store_atomic(ll.Constant(I32, 1), status, "monotonic", 4)
+        b.ret_void()
+        return body, task, used
+
+    def dispatch(self, st: ir.For, env: dict[str, Any]) -> None:
+        """Run an outlined loop: across the pool when it is worth it, else alone."""
+        body, task, used = self.loops[id(st)]
+        b = self.b
+        start, stop = self.expr(st.start, env), self.expr(st.stop, env)
+        n = b.sub(stop, start)
+        n = b.select(b.icmp_signed("<", n, ll.Constant(I64, 0)), ll.Constant(I64, 0), n)
+        work = self.expr(work_estimate((st,)), env)
+        bufs = [self.buffer(name) for name in used]
+        none = ll.Constant(I8.as_pointer(), None)
+        alone = b.or_(
+            b.icmp_unsigned("==", self.pool_arg, none),
+            b.or_(
+                b.icmp_signed("<", n, ll.Constant(I64, 2)),
+                b.icmp_signed("<", work, ll.Constant(I64, MIN_LOOP_WORK)),
+            ),
+        )
+        rc_slot = self.slot(I32, "rc")
+        args = [self.syms_arg, self.err_arg]
+        with b.if_else(alone) as (then, orelse):
+            with then:  # alone, but a product inside may still use the pool
+                b.store(
+                    b.call(body, [*args, self.pool_arg, ll.Constant(I64, 0), n, *bufs]), rc_slot
+                )
+            with orelse:
+                ctx = self.slot(ll.ArrayType(I8.as_pointer(), 2 + len(used)), "ctx")
+                status = self.slot(I32, "status")
+                b.store(ll.Constant(I32, 0), status)
+                for i, v in enumerate([self.syms_arg, status, *bufs]):
+                    b.store(
+                        b.bitcast(v, I8.as_pointer()),
+                        b.gep(ctx, [ll.Constant(I64, 0), ll.Constant(I64, i)]),
+                    )
+                ctx_raw = b.bitcast(ctx, I8.as_pointer())
+                b.call(self.pool.parallel_for, [self.pool_arg, task, ctx_raw, n])
+                failed = b.icmp_unsigned("!=", b.load(status), ll.Constant(I32, 0))
+                b.store(ll.Constant(I32, 0), rc_slot)
+                with b.if_then(failed):
+                    b.store(b.call(body, [*args, none, ll.Constant(I64, 0), n, *bufs]), rc_slot)
+        rc = b.load(rc_slot)
+        fail = self.fn.append_basic_block("loop_failed")
+        cont = self.fn.append_basic_block("loop_done")
+        b.cbranch(b.icmp_unsigned("!=", rc, ll.Constant(I32, 0)), fail, cont)
+        b.position_at_end(fail)
+        b.ret(rc)
+        b.position_at_end(cont)
 
     def slot(self, t: ll.Type, name: str) -> Any:
         """A stack slot in the entry block (so that SROA promotes it)."""
@@ -134,6 +236,8 @@ class _Emitter:
             if self.b.block.is_terminated:
                 return
             match st:
+                case ir.For() if id(st) in self.loops:
+                    self.dispatch(st, env)
                 case ir.For():
                     self.loop(st, env)
                 case ir.Store():
@@ -158,12 +262,13 @@ class _Emitter:
                 case ir.Gemm():
                     t = VALUE_TYPES[self.dtypes[st.c]]
                     fn = define_gemm(self.m, t, self.width if t == F32 else self.width // 2)
+                    fn = define_parallel_gemm(self.m, fn, self.pool)
                     ptrs = [
                         self.b.gep(self.buffer(name), [self.expr(off, env)])
                         for name, off in ((st.a, st.a_off), (st.b, st.b_off), (st.c, st.c_off))
                     ]
                     sizes = [self.expr(e, env) for e in (st.m, st.n, st.k, st.lda, st.ldb, st.ldc)]
-                    self.b.call(fn, ptrs + sizes)
+                    self.b.call(fn, [self.pool_arg, *ptrs, *sizes])
                 case ir.Fail():
                     for i, v in enumerate(st.values):
                         x = self.to_i64(self.expr(v, env), v.dtype)
@@ -174,10 +279,13 @@ class _Emitter:
                 case _:
                     raise EmitError(f"unknown statement {st!r}")
 
-    def loop(self, st: ir.For, env: dict[str, Any]) -> None:
+    def loop(self, st: ir.For, env: dict[str, Any], within: tuple[Any, Any] | None = None) -> None:
+        """`within`: run only iterations begin..end (counted from the loop's start)."""
         b = self.b
         start = self.expr(st.start, env)
         stop = self.expr(st.stop, env)
+        if within is not None:
+            start, stop = b.add(start, within[0]), b.add(start, within[1])
         var = self.slot(I64, st.var)
         b.store(start, var)
         cond_bb = self.fn.append_basic_block(f"{st.var}_cond")

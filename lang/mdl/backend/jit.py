@@ -13,6 +13,7 @@ import ctypes
 import hashlib
 import os
 import tempfile
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,27 @@ from . import loopir as ir
 from .call import CallPlan
 from .emit import ENTRY, emit
 from .lower import lower
+from .pool import CREATE, DESTROY, RAN_COUNT
 
-_RUN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+_RUN = ctypes.CFUNCTYPE(
+    ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
+)
+_POOL_CREATE = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_int64)
+_POOL_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_POOL_RAN = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64)
+
+
+def default_threads() -> int:
+    """MDL_NUM_THREADS, else the cores this process may run on."""
+    text = os.environ.get("MDL_NUM_THREADS", "").strip()
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 _initialized = False
 
 
@@ -114,7 +134,12 @@ class NativeModel:
     """A graph compiled to machine code for this host, callable with numpy arrays."""
 
     def __init__(
-        self, graph: Graph, weights: Mapping[str, np.ndarray], cache: bool = True, fuse: bool = True
+        self,
+        graph: Graph,
+        weights: Mapping[str, np.ndarray],
+        cache: bool = True,
+        fuse: bool = True,
+        threads: int | None = None,
     ):
         self.graph = graph
         self.program = lower(graph, fuse=fuse)
@@ -139,6 +164,14 @@ class NativeModel:
             )
         self.engine.finalize_object()
         self._fn = _RUN(self.engine.get_function_address(ENTRY))
+        self.threads = default_threads() if threads is None else max(1, int(threads))
+        create = _POOL_CREATE(self.engine.get_function_address(CREATE))
+        self._pool = create(self.threads)  # None for one thread: the caller runs everything
+        self._ran = _POOL_RAN(self.engine.get_function_address(RAN_COUNT))
+        if self._pool:
+            destroy = _POOL_DESTROY(self.engine.get_function_address(DESTROY))
+            # the engine (the code) must outlive the workers: the finalizer holds both
+            weakref.finalize(self, _stop_pool, destroy, self._pool, self.engine)
         self._fixed: dict[str, np.ndarray] = {}
         for buf in self.program.buffers:
             if buf.role == "param":
@@ -152,7 +185,15 @@ class NativeModel:
         self._plan = CallPlan(graph, self.program, self._fixed)
 
     def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        return self._plan.run(self._fn, inputs)
+        return self._plan.run(self._fn, inputs, self._pool)
+
+    def tasks_run(self) -> list[int]:
+        """Parallel tasks each thread has run so far (thread 0 is the caller)."""
+        return [self._ran(self._pool, w) for w in range(self.threads)] if self._pool else []
+
+
+def _stop_pool(destroy: Any, pool: int, engine: Any) -> None:
+    destroy(pool)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

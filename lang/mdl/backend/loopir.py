@@ -304,12 +304,15 @@ def broadcast_indices(
     return result
 
 
-def loop_nest(shape: Sequence[Dim], prefix: str, body_of: Any) -> tuple[Stmt, ...]:
-    """`for i0 in 0..d0 { for i1 ... { body_of([i0, i1, ...]) } }`."""
+def loop_nest(
+    shape: Sequence[Dim], prefix: str, body_of: Any, parallel: bool = False
+) -> tuple[Stmt, ...]:
+    """`for i0 in 0..d0 { for i1 ... { body_of([i0, i1, ...]) } }`; `parallel` marks the
+    outermost loop (its iterations must write disjoint elements and read none of them)."""
     names = [f"{prefix}{k}" for k in range(len(shape))]
     body: tuple[Stmt, ...] = tuple(body_of([Var(n) for n in names]))
-    for n, d in reversed(list(zip(names, shape, strict=True))):
-        body = (For(n, idx(0), dim(d), body),)
+    for k, (n, d) in reversed(list(enumerate(zip(names, shape, strict=True)))):
+        body = (For(n, idx(0), dim(d), body, parallel and k == 0),)
     return body
 
 
@@ -326,6 +329,21 @@ def verify(p: Program) -> None:
     syms = set(p.symbols)
     for k in p.kernels:
         _verify_stmts(k.body, bufs, syms, {}, k.name, len(p.errors))
+        for st in k.body:
+            if isinstance(st, For) and st.parallel:
+                # outlined into a function of its own: it may use only its own names
+                _verify_stmts((st,), bufs, syms, {}, f"{k.name} (parallel loop)", len(p.errors))
+
+
+def _no_nested_parallel(stmts: Sequence[Stmt], where: str) -> None:
+    for st in stmts:
+        match st:
+            case For():
+                if st.parallel:
+                    raise LoopIRError(f"{where}: a parallel loop inside another statement")
+                _no_nested_parallel(st.body, where)
+            case If():
+                _no_nested_parallel(st.then + st.orelse, where)
 
 
 def _verify_stmts(stmts, bufs, syms, scope: dict[str, DType], where: str, n_errors: int) -> None:
@@ -338,6 +356,7 @@ def _verify_stmts(stmts, bufs, syms, scope: dict[str, DType], where: str, n_erro
                 inner = dict(scope)
                 inner[st.var] = I64
                 _verify_stmts(st.body, bufs, syms, inner, where, n_errors)
+                _no_nested_parallel(st.body, where)
             case Store():
                 if st.buf not in bufs:
                     raise LoopIRError(f"{where}: store to unknown buffer {st.buf}")
@@ -363,6 +382,7 @@ def _verify_stmts(stmts, bufs, syms, scope: dict[str, DType], where: str, n_erro
                 _expect(_verify_expr(st.cond, bufs, syms, scope, where), BOOL, where, "condition")
                 _verify_stmts(st.then, bufs, syms, scope, where, n_errors)
                 _verify_stmts(st.orelse, bufs, syms, scope, where, n_errors)
+                _no_nested_parallel(st.then + st.orelse, where)
             case Gemm():
                 for name in (st.a, st.b, st.c):
                     if name not in bufs:

@@ -76,7 +76,7 @@ def _each_element(ctx, node: Node, compute: Compute) -> tuple[ir.Stmt, ...]:
     def body(ix: list[ir.Expr]) -> list[ir.Stmt]:
         return [ir.Store(ctx.buf(out), ir.flat_index(shape, ix), value_at(ctx, node, ix))]
 
-    return ir.loop_nest(shape, ctx.fresh("i"), body)
+    return ir.loop_nest(shape, ctx.fresh("i"), body, parallel=True)
 
 
 def _unary_compute(node: Node) -> Compute:
@@ -144,6 +144,7 @@ def lower_full(ctx, node: Node) -> tuple[ir.Stmt, ...]:
         shape,
         ctx.fresh("i"),
         lambda ix: [ir.Store(ctx.buf(out), ir.flat_index(shape, ix), ir.Const(value, dtype))],
+        parallel=True,
     )
 
 
@@ -161,4 +162,4 @@ def lower_arange(ctx, node: Node) -> tuple[ir.Stmt, ...]:
         value = ir.add(ir.dim(start), ir.mul(ix[0], ir.idx(step)))
         return [ir.Store(ctx.buf(out), ix[0], _convert(value, out.type.dtype))]
 
-    return ir.loop_nest(shape, ctx.fresh("i"), body)
+    return ir.loop_nest(shape, ctx.fresh("i"), body, parallel=True)

@@ -42,6 +42,7 @@ def _pull(
                 ir.Load(src, ir.flat_index(src_shape, src_index_of(vs)), dtype),
             )
         ],
+        parallel=True,
     )
 
 
@@ -65,12 +66,14 @@ def _push(
                 ir.Load(src, ir.flat_index(src_shape, vs), dtype),
             )
         ],
+        parallel=True,  # dst_index_of is one-to-one: no two iterations write one element
     )
 
 
 def _flat_copy(dst: str, src: str, count: Dim, dtype: DType, var: str) -> tuple[ir.Stmt, ...]:
     i = ir.Var(var)
-    return (ir.For(var, ir.idx(0), ir.dim(count), (ir.Store(dst, i, ir.Load(src, i, dtype)),)),)
+    copy = (ir.Store(dst, i, ir.Load(src, i, dtype)),)
+    return (ir.For(var, ir.idx(0), ir.dim(count), copy, parallel=True),)
 
 
 @lowering("reshape")
@@ -307,4 +310,4 @@ def lower_gather(ctx, node) -> tuple[ir.Stmt, ...]:
         ]
 
     assert pre + n_ids + post == len(out_shape)
-    return (check, *ir.loop_nest(out_shape[: pre + n_ids], prefix, outer))
+    return (check, *ir.loop_nest(out_shape[: pre + n_ids], prefix, outer, parallel=True))

@@ -106,7 +106,7 @@ def lower_matmul(ctx, node) -> tuple[ir.Stmt, ...]:
         ]
 
     if not has_cols:
-        return ir.loop_nest(y_shape, ctx.fresh("o"), dot)
+        return ir.loop_nest(y_shape, ctx.fresh("o"), dot, parallel=True)
     if has_rows and dtype.is_float:
-        return ir.loop_nest(y_shape[:n_batch], ctx.fresh("o"), gemm)
-    return ir.loop_nest(y_shape[:-1], ctx.fresh("o"), row_updates)
+        return ir.loop_nest(y_shape[:n_batch], ctx.fresh("o"), gemm, parallel=True)
+    return ir.loop_nest(y_shape[:-1], ctx.fresh("o"), row_updates, parallel=True)

@@ -11,6 +11,7 @@ propagating max, avg_pool dividing by the kernel size or by the taps inside.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -181,6 +182,8 @@ def _windowed(
     names = [name for name, _ in lead] + spatial_names
     stops = [stop for _, stop in lead] + [ir.dim(d) for d in out_sizes]
     loops = _nest(names, [ir.idx(0)] * len(names), stops, body)
+    # batch entries (the outermost lead loop) write disjoint outputs: split across threads
+    loops = (dataclasses.replace(loops[0], parallel=True), *loops[1:])
     return (*_window_fits_check(ctx, win, in_sizes), *loops)
 
 
@@ -302,9 +305,10 @@ def _conv_as_gemm(ctx, node: Node, win: Window, groups: int) -> tuple[ir.Stmt, .
         )
         gather: list[ir.Stmt] = []
     else:
+        # one scratch matrix per batch entry, so that entries can run on different threads
         cols, cols_off, ldb = (
-            ctx.temp(dtype, (Dim.of(depth), Dim.of(positions))),
-            ir.idx(0),
+            ctx.temp(dtype, (Dim.of(x_shape[0]), Dim.of(depth), Dim.of(positions))),
+            ir.mul(n_var, ir.idx(depth * positions)),
             ir.idx(positions),
         )
         c, ki, kj, oh, ow = (ctx.fresh(p) for p in ("c", "ki", "kj", "oh", "ow"))
@@ -326,7 +330,11 @@ def _conv_as_gemm(ctx, node: Node, win: Window, groups: int) -> tuple[ir.Stmt, .
             ir.mul(ir.add(ir.mul(ir.Var(c), ir.idx(kh)), ir.Var(ki)), ir.idx(kw)), ir.Var(kj)
         )
         at = ir.add(
-            ir.mul(row, ir.idx(positions)), ir.add(ir.mul(ir.Var(oh), ir.idx(out_w)), ir.Var(ow))
+            cols_off,
+            ir.add(
+                ir.mul(row, ir.idx(positions)),
+                ir.add(ir.mul(ir.Var(oh), ir.idx(out_w)), ir.Var(ow)),
+            ),
         )
         store = ir.Store(cols, at, ir.Select(inside, load, ir.Const(0.0, dtype), dtype))
         gather = [
@@ -355,7 +363,7 @@ def _conv_as_gemm(ctx, node: Node, win: Window, groups: int) -> tuple[ir.Stmt, .
         ir.idx(positions),
     )
     per_group = ir.For(g, ir.idx(0), ir.idx(groups), (*gather, product))
-    return (ir.For(n, ir.idx(0), ir.dim(x_shape[0]), (per_group,)),)
+    return (ir.For(n, ir.idx(0), ir.dim(x_shape[0]), (per_group,), parallel=True),)
 
 
 def _tap_coord(pos: ir.Expr, tap: ir.Expr, win: Window, axis: int) -> ir.Expr:

@@ -121,7 +121,7 @@ def lower_reduce(ctx, node) -> tuple[ir.Stmt, ...]:
             ir.Store(y_buf, ir.flat_index(y_shape, out_vars), result()),
         ]
 
-    return ir.loop_nest(y_shape, ctx.fresh("o"), per_output)
+    return ir.loop_nest(y_shape, ctx.fresh("o"), per_output, parallel=True)
 
 
 @lowering("argmax", "argmin")
@@ -167,7 +167,7 @@ def lower_arg_reduce(ctx, node) -> tuple[ir.Stmt, ...]:
             ir.Store(y_buf, ir.flat_index(y_shape, out_vars), best_at_var),
         ]
 
-    body = ir.loop_nest(y_shape, ctx.fresh("o"), per_output)
+    body = ir.loop_nest(y_shape, ctx.fresh("o"), per_output, parallel=True)
     if Dim.of(size).is_const and int(Dim.of(size)) > 0:
         return body
     code = ctx.error(f"E0313: `{node.op}` over axis {axis}, which has size {{0}}")

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 struct mdlrt_ctx {
     const mdlrt_model *m;
     int threads;
+    void *pool;        /* the worker threads, created once with the context */
     void **bufs;       /* one pointer per buffer, in the entry point's order */
     int64_t *syms;     /* run-time dims, bound from the inputs */
     int64_t *dims;     /* scratch: one buffer's dims */
@@ -240,6 +242,7 @@ static int mdlrt_reserve(mdlrt_ctx *c, size_t size) {
 
 static void mdlrt_destroy(mdlrt_ctx *c) {
     if (!c) return;
+    if (c->pool) c->m->pool_destroy(c->pool);
     if (c->map) munmap(c->map, c->map_len);
     free(c->arena);
     free(c->bufs);
@@ -279,11 +282,14 @@ static int mdlrt_create(const mdlrt_model *m, const char *weights_path, int thre
         return MDLRT_ERR_NOMEM;
     }
     c->m = m;
-    if (threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads == 0) { /* the cores this process may run on */
+        cpu_set_t set;
+        long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                             : sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)n : 1;
     }
     c->threads = threads;
+    c->pool = m->pool_create(threads); /* NULL: one thread, or none could start */
     int rc = m->sidecar ? mdlrt_map_sidecar(c, weights_path) : MDLRT_OK;
     for (int b = 0; rc == MDLRT_OK && b < m->num_buffers; b++) {
         const mdlrt_buffer *buf = &m->buffers[b];
@@ -519,7 +525,7 @@ static int mdlrt_run_locked(mdlrt_ctx *c, const void *const *inputs,
     for (int b = 0; b < m->num_buffers; b++)
         if (m->buffers[b].role == MDLRT_TEMP) c->bufs[b] = c->arena + offsets[b];
     int64_t info[MDLRT_ERRINFO] = {0};
-    int32_t code = m->entry(c->syms, c->bufs, info);
+    int32_t code = m->entry(c->syms, c->bufs, info, c->pool);
     if (code) {
         if (code > 0 && code <= m->num_errors)
             mdlrt_format(c->error, MDLRT_ERROR_LEN, m->errors[code - 1], info);

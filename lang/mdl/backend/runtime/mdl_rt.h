@@ -52,7 +52,7 @@ typedef struct {
     int slot;          /* temp: its slot of the arena (backend/memplan.py); else -1 */
 } mdlrt_buffer;
 
-typedef int32_t (*mdlrt_entry_fn)(int64_t *syms, void **bufs, int64_t *errinfo);
+typedef int32_t (*mdlrt_entry_fn)(int64_t *syms, void **bufs, int64_t *errinfo, void *pool);
 
 typedef struct mdlrt_model {
     const char *name;
@@ -62,6 +62,9 @@ typedef struct mdlrt_model {
     const mdlrt_buffer *buffers;
     const char *const *errors; /* `E0607: index {0} out of range ...` */
     mdlrt_entry_fn entry;
+    /* generated with the kernels (backend/pool.py): threads - 1 workers, NULL for one */
+    void *(*pool_create)(int64_t threads);
+    void (*pool_destroy)(void *pool);
     const unsigned char *blob; /* constants, and the parameters when embedded */
     int sidecar;               /* parameters come from a .safetensors file */
     const char *sidecar_name;  /* its file name, looked for beside the artifact */
