@@ -343,7 +343,7 @@ def test_shared_library_sidecar_create(art, tmp_path):
 class Library:
     """The context API of a shared library through ctypes."""
 
-    def __init__(self, path: Path, prefix: str, jit):
+    def __init__(self, path: Path, prefix: str, jit, threads: int = 1):
         self.lib = ctypes.CDLL(str(path))
         self.p = prefix
         self.jit = jit
@@ -355,7 +355,7 @@ class Library:
         fn("run").argtypes = [ctypes.c_void_p] * 6
         fn("output_dims").argtypes = [ctypes.c_void_p] * 3
         self.ctx = ctypes.c_void_p()
-        assert fn("create")(None, 1, ctypes.byref(self.ctx)) == 0
+        assert fn("create")(None, threads, ctypes.byref(self.ctx)) == 0
 
     def fn(self, name: str):
         return getattr(self.lib, f"{self.p}_{name}")
@@ -407,6 +407,18 @@ def test_shared_library_matches_jit(art, tagger_lib):
     assert rc == 0
     assert_same_bits(outs[0], art["digits_jit"](x))
     digits.fn("destroy")(digits.ctx)
+
+
+def test_shared_library_threads_give_the_same_bits(art):
+    x = np.random.default_rng(5).standard_normal((400, 64)).astype(np.float32)
+    want = art["digits_jit"](x)
+    for threads in (1, 2, 0):  # 0: every core
+        lib = Library(art["digits_so"], "digits", art["digits_jit"], threads=threads)
+        for _ in range(3):
+            rc, outs = lib.run([x])
+            assert rc == 0, lib.error()
+            assert_same_bits(outs[0], want)
+        lib.fn("destroy")(lib.ctx)
 
 
 def test_shared_library_checks_every_argument(tagger_lib):
