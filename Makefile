@@ -9,8 +9,8 @@ test:  ## run the test suite (what CI runs, without the fresh venv)
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 lint:  ## ruff lint and format check
-	ruff check lang tests tools examples
-	ruff format --check lang tests tools examples
+	ruff check lang lsp tests tools examples bench
+	ruff format --check lang lsp tests tools examples bench
 
 FUZZ_SEED ?= 1000
 FUZZ_GRAPHS ?= 2000

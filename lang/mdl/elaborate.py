@@ -328,6 +328,7 @@ class Elaborator(CallsMixin, TypesMixin, ExprsMixin):
         for item in items:
             inner = Scope(scope)
             inner.vars[st.var.name] = item
+            self.types.setdefault(st.var, item)
             self.exec_block(st.body, frame, inner)
 
     def bind_name(self, value: Any, ident: ast.Ident, frame: Frame) -> Any:
@@ -377,6 +378,8 @@ class Elaborator(CallsMixin, TypesMixin, ExprsMixin):
         v = self._eval(e, frame, scope)
         if isinstance(v, Tensor) and e not in self.types:
             self.types[e] = v.type
+        elif isinstance(e, ast.Name) and v is not POISON and e not in self.types:
+            self.types[e] = v  # what a name stands for (a dim, a layer instance), for editors
         return v
 
     def _eval(self, e: ast.Expr, frame: Frame, scope: Scope) -> Any:

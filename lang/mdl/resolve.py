@@ -17,7 +17,7 @@ from pathlib import Path
 from .diagnostics import Diagnostic, Label
 from .span import Span
 from .syntax import ast
-from .syntax.parser import decode_source, parse
+from .syntax.parser import ChunkCache, decode_source, parse
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
@@ -42,7 +42,13 @@ def stdlib_dir() -> Path:
 
 
 class Loader:
-    def __init__(self) -> None:
+    def __init__(
+        self, overlays: dict[str, str] | None = None, parse_cache: ChunkCache | None = None
+    ) -> None:
+        # editors: `overlays` maps a resolved path to unsaved text that stands for the file;
+        # `parse_cache` reuses the declarations unchanged since the last load
+        self.overlays = overlays or {}
+        self.parse_cache = parse_cache
         self.modules: dict[str, ModuleInfo] = {}
         self.sources: dict[str, str] = {}
         self.diagnostics: list[Diagnostic] = []
@@ -67,6 +73,8 @@ class Loader:
         if key in self.modules:
             return self.modules[key]
         shown = self.display_path(p)
+        if key in self.overlays:
+            return self.load_text(self.overlays[key], shown, key, name or p.stem)
         try:
             if p.stat().st_size > MAX_FILE_BYTES:
                 self.diagnostics.append(
@@ -87,7 +95,7 @@ class Loader:
     def load_text(self, text: str, shown: str, key: str, name: str) -> ModuleInfo:
         self.sources[shown] = text
         self.real_paths[shown] = key
-        tree, diags = parse(text, shown)
+        tree, diags = parse(text, shown, self.parse_cache)
         self.diagnostics.extend(diags)
         info = ModuleInfo(shown, name, tree)
         self.modules[key] = info

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from dataclasses import fields, is_dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -140,7 +141,10 @@ def _with_leading_comments(text: str, start: int) -> int:
     return start
 
 
-def parse(text: str, path: str = "<input>") -> tuple[ast.Module, list[Diagnostic]]:
+def parse(
+    text: str, path: str = "<input>", cache: ChunkCache | None = None
+) -> tuple[ast.Module, list[Diagnostic]]:
+    """`cache` (editors) reuses the declarations an edit did not touch; see ChunkCache."""
     src = SourceFile(path, text)
     diags: list[Diagnostic] = []
     nul = text.find("\0")
@@ -160,7 +164,10 @@ def parse(text: str, path: str = "<input>") -> tuple[ast.Module, list[Diagnostic
     for offset, chunk in split_chunks(text):
         if not chunk.strip():
             continue
-        chunk_items, chunk_comments, chunk_diags = parse_chunk(src, offset, chunk)
+        if cache is None:
+            chunk_items, chunk_comments, chunk_diags = parse_chunk(src, offset, chunk)
+        else:
+            chunk_items, chunk_comments, chunk_diags = cache.parse_chunk(src, offset, chunk)
         items.extend(chunk_items)
         comments.extend(chunk_comments)
         diags.extend(chunk_diags)
@@ -397,3 +404,82 @@ def _mismatched(src: SourceFile, e: MismatchedBracket) -> Diagnostic:
         label=f"does not close `{e.opener.value}`",
         labels=(Label(osp, f"`{e.opener.value}` opened here"),),
     )
+
+
+class ChunkCache:
+    """Parsed declarations keyed by their text, for an editor that re-parses after each edit.
+
+    A declaration whose text is unchanged is not parsed again: its nodes and diagnostics are
+    reused, with their spans moved to where the declaration now starts (declarations begin at
+    the start of a line, so only lines and offsets move). The one thing a declaration's parse
+    takes from outside its text, whether only blank text follows it, is part of the key.
+    """
+
+    def __init__(self, max_entries: int = 4096):
+        self.max_entries = max_entries
+        self._entries: dict[tuple[str, str, bool], tuple[int, int, tuple]] = {}
+
+    def unshifted(self) -> _Unshifted:
+        """A view that returns unchanged declarations where they were last parsed, not moved:
+        for a quick look that relocates what it reports itself (mdl.analysis_quick)."""
+        return _Unshifted(self)
+
+    def parse_chunk(self, whole: SourceFile, offset: int, chunk: str, shift: bool = True):
+        at_end = not whole.text[offset + len(chunk) :].strip()
+        key = (whole.path, chunk, at_end)
+        line_shift = bisect_right(whole.line_starts, offset) - 1
+        hit = self._entries.get(key)
+        if hit is not None and not shift:
+            return hit[2]
+        self._entries.pop(key, None)
+        if hit is None:
+            result = parse_chunk(whole, offset, chunk)
+        else:
+            old_offset, old_shift, result = hit
+            if (old_offset, old_shift) != (offset, line_shift):
+                result = shifted(result, line_shift - old_shift, offset - old_offset)
+        self._entries[key] = (offset, line_shift, result)  # most recently used last
+        while len(self._entries) > self.max_entries:
+            del self._entries[next(iter(self._entries))]
+        return result
+
+
+class _Unshifted:
+    def __init__(self, cache: ChunkCache):
+        self.cache = cache
+
+    def parse_chunk(self, whole: SourceFile, offset: int, chunk: str):
+        return self.cache.parse_chunk(whole, offset, chunk, shift=False)
+
+
+def shifted(obj: Any, lines: int, chars: int) -> Any:
+    """A copy of `obj` (nodes, diagnostics, lists of them) with every span moved."""
+
+    def move(o: Any) -> Any:
+        t = type(o)
+        if t is Span:
+            return Span(
+                o.file,
+                o.line + lines,
+                o.col,
+                o.end_line + lines,
+                o.end_col,
+                o.start + chars,
+                o.end + chars,
+            )
+        if t is tuple:
+            return tuple([move(x) for x in o])
+        if t is list:
+            return [move(x) for x in o]
+        names = _FIELDS.get(t, _UNKNOWN)
+        if names is _UNKNOWN:
+            names = _FIELDS[t] = tuple(f.name for f in fields(t)) if is_dataclass(t) else None
+        if names is None:
+            return o  # text, numbers, enums
+        return t(*[move(getattr(o, n)) for n in names])
+
+    return move(obj)
+
+
+_UNKNOWN: Any = object()
+_FIELDS: dict[type, tuple[str, ...] | None] = {str: None, int: None, float: None, bool: None}

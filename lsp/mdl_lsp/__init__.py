@@ -1,0 +1,1 @@
+"""mdl language server (package `mdl_lsp`)."""
