@@ -48,6 +48,14 @@ class EmitError(Exception):
     pass
 
 
+class _KernelAttributes(ll.values.FunctionAttributes):
+    """llvmlite's attribute set plus the string attribute "no-builtins": it keeps LLVM from
+    turning short copy and fill loops (im2col rows of 8 to 32 floats) into calls to memcpy and
+    memset, which cost more than the loops they replace."""
+
+    _known = ll.values.FunctionAttributes._known | {'"no-builtins"'}
+
+
 def emit(program: ir.Program, triple: str = "", vector_width: int = 8) -> ll.Module:
     """`vector_width`: f32 lanes of the target's vectors (8 for AVX2, 16 for AVX-512)."""
     m = ll.Module(name=program.name or "model")
@@ -118,7 +126,9 @@ class _Emitter:
         params += [STORAGE_TYPES[self.dtypes[n]].as_pointer() for n in used]
         fn = ll.Function(self.m, ll.FunctionType(I32, params), name)
         fn.linkage = "internal"
+        fn.attributes = _KernelAttributes()
         fn.attributes.add("nounwind")
+        fn.attributes.add('"no-builtins"')
         first_buffer = 5 if ranged else 3
         for arg in fn.args[first_buffer:]:
             arg.add_attribute("noalias")

@@ -311,39 +311,22 @@ def _conv_as_gemm(ctx, node: Node, win: Window, groups: int) -> tuple[ir.Stmt, .
             ir.mul(n_var, ir.idx(depth * positions)),
             ir.idx(positions),
         )
-        c, ki, kj, oh, ow = (ctx.fresh(p) for p in ("c", "ki", "kj", "oh", "ow"))
-        ih = _tap_coord(ir.Var(oh), ir.Var(ki), win, 0)
-        iw = _tap_coord(ir.Var(ow), ir.Var(kj), win, 1)
-        inside = _bin(
-            "and",
-            _bin("and", _bin("ge", ih, ir.idx(0)), _bin("lt", ih, ir.idx(height))),
-            _bin("and", _bin("ge", iw, ir.idx(0)), _bin("lt", iw, ir.idx(width))),
-        )
-        channel = ir.add(ir.mul(g_var, ir.idx(cg)), ir.Var(c))
-        at_x = (
-            [n_var, channel, _clamp(iw, width)]
-            if one_d
-            else [n_var, channel, _clamp(ih, height), _clamp(iw, width)]
-        )
-        load = ir.Load(x_buf, ir.flat_index(x_shape, at_x), dtype)
-        row = ir.add(
-            ir.mul(ir.add(ir.mul(ir.Var(c), ir.idx(kh)), ir.Var(ki)), ir.idx(kw)), ir.Var(kj)
-        )
-        at = ir.add(
-            cols_off,
-            ir.add(
-                ir.mul(row, ir.idx(positions)),
-                ir.add(ir.mul(ir.Var(oh), ir.idx(out_w)), ir.Var(ow)),
-            ),
-        )
-        store = ir.Store(cols, at, ir.Select(inside, load, ir.Const(0.0, dtype), dtype))
         gather = [
-            _nest(
-                [c, ki, kj, oh, ow],
-                [ir.idx(0)] * 5,
-                [ir.idx(cg), ir.idx(kh), ir.idx(kw), ir.idx(out_h), ir.idx(out_w)],
-                [store],
-            )[0]
+            _gather_columns(
+                ctx,
+                win,
+                x_buf,
+                x_shape,
+                cols,
+                cols_off,
+                n_var,
+                g_var,
+                cg,
+                (height, width),
+                (out_h, out_w),
+                one_d,
+                dtype,
+            )
         ]
     product = ir.Gemm(
         w_buf,
@@ -366,16 +349,79 @@ def _conv_as_gemm(ctx, node: Node, win: Window, groups: int) -> tuple[ir.Stmt, .
     return (ir.For(n, ir.idx(0), ir.dim(x_shape[0]), (per_group,), parallel=True),)
 
 
+def _gather_columns(
+    ctx,
+    win: Window,
+    x_buf: str,
+    x_shape,
+    cols: str,
+    cols_off: ir.Expr,
+    n_var: ir.Expr,
+    g_var: ir.Expr,
+    cg: int,
+    in_hw: tuple[int, int],
+    out_hw: tuple[int, int],
+    one_d: bool,
+    dtype: DType,
+) -> ir.Stmt:
+    """im2col of one batch entry and group: cols[(c, ki, kj), (oh, ow)] = x[c, ih, iw], zero
+    where the window hangs over the padding.
+
+    Each row segment (c, ki, kj, oh) over ow splits into three loops: zeros left of the
+    input, a plain strided copy, zeros right of it. The bounds come from the tap's offset
+    (the copy is empty when the input row ih is padding), so the copy needs no per-element
+    check or clamp and vectorises."""
+    (height, width), (out_h, out_w) = in_hw, out_hw
+    kh, kw = (int(k) for k in win.kernel)
+    sw, dw, pw = win.stride[1], win.dilation[1], win.pad_begin[1]
+    positions = out_h * out_w
+    c, ki, kj, oh, ow = (ctx.fresh(p) for p in ("c", "ki", "kj", "oh", "ow"))
+    lo, hi = ctx.fresh("lo"), ctx.fresh("hi")
+    ih = _tap_coord(ir.Var(oh), ir.Var(ki), win, 0)
+    row_inside = _bin("and", _bin("ge", ih, ir.idx(0)), _bin("lt", ih, ir.idx(height)))
+    shift = _sub(ir.mul(ir.Var(kj), ir.idx(dw)), ir.idx(pw))  # iw = ow * sw + shift
+    # first ow with iw >= 0: ceil(-shift / sw); one past the last with iw < width
+    first = _bin("sub", ir.idx(0), _bin("floordiv", shift, ir.idx(sw)))
+    past = ir.add(_bin("floordiv", _sub(ir.idx(width - 1), shift), ir.idx(sw)), ir.idx(1))
+
+    def clip(v: ir.Expr, low: ir.Expr) -> ir.Expr:
+        return _bin("min", _bin("max", v, low), ir.idx(out_w))
+
+    lo_v = ir.Select(row_inside, clip(first, ir.idx(0)), ir.idx(0), ir.I64)
+    hi_v = ir.Select(row_inside, clip(past, ir.Var(lo)), ir.idx(0), ir.I64)
+    channel = ir.add(ir.mul(g_var, ir.idx(cg)), ir.Var(c))
+    iw = ir.add(ir.mul(ir.Var(ow), ir.idx(sw)), shift)
+    at_x = [n_var, channel, iw] if one_d else [n_var, channel, ih, iw]
+    row = ir.add(ir.mul(ir.add(ir.mul(ir.Var(c), ir.idx(kh)), ir.Var(ki)), ir.idx(kw)), ir.Var(kj))
+    at = ir.add(
+        cols_off,
+        ir.add(
+            ir.mul(row, ir.idx(positions)), ir.add(ir.mul(ir.Var(oh), ir.idx(out_w)), ir.Var(ow))
+        ),
+    )
+    zero = ir.Store(cols, at, ir.Const(0.0, dtype))
+    copy = ir.Store(cols, at, ir.Load(x_buf, ir.flat_index(x_shape, at_x), dtype))
+    segment = (
+        ir.Local(lo, ir.I64, lo_v),
+        ir.Local(hi, ir.I64, hi_v),
+        ir.For(ow, ir.idx(0), ir.Var(lo), (zero,)),
+        ir.For(ow, ir.Var(lo), ir.Var(hi), (copy,)),
+        ir.For(ow, ir.Var(hi), ir.idx(out_w), (zero,)),
+    )
+    return _nest(
+        [c, ki, kj, oh],
+        [ir.idx(0)] * 4,
+        [ir.idx(cg), ir.idx(kh), ir.idx(kw), ir.idx(out_h)],
+        segment,
+    )[0]
+
+
 def _tap_coord(pos: ir.Expr, tap: ir.Expr, win: Window, axis: int) -> ir.Expr:
     """The input coordinate of output position `pos`, kernel tap `tap` (may be in the padding)."""
     return ir.add(
         _sub(ir.mul(pos, ir.idx(win.stride[axis])), ir.idx(win.pad_begin[axis])),
         ir.mul(tap, ir.idx(win.dilation[axis])),
     )
-
-
-def _clamp(v: ir.Expr, size: int) -> ir.Expr:
-    return _bin("min", _bin("max", v, ir.idx(0)), ir.idx(size - 1))
 
 
 # ---------------------------------------------------------------- pools
