@@ -118,17 +118,16 @@ class CallPlan:
             st.keep = [by_name[name] for _, name, *_ in self.inputs]  # copies stay alive
             for (i, *_), arr in zip(self.inputs, st.keep, strict=True):
                 st.ptrs[i] = arr.ctypes.data
-        key = tuple(env.get(s, 0) for s in self.symbols)
+        key = tuple([env.get(s, 0) for s in self.symbols]) if self.symbols else ()
         if key != st.key:
             st.prepare(self, env, key)
         outputs = {}
+        ptrs = st.ptrs
         for i, dtype, shape, name in st.outputs:
             arr = np.empty(shape, dtype)
-            st.ptrs[i] = arr.ctypes.data
+            ptrs[i] = arr.ctypes.data
             outputs[name] = arr
-        rc = fn(
-            ctypes.addressof(st.syms), ctypes.addressof(st.ptrs), ctypes.addressof(st.err), pool
-        )
+        rc = fn(st.syms_at, st.ptrs_at, st.err_at, pool)
         if rc:
             message = self.program.errors[rc - 1]
             code, _, text = message.partition(":")
@@ -143,6 +142,9 @@ class _ThreadState:
             self.ptrs[i] = arr.ctypes.data
         self.syms = (ctypes.c_int64 * max(1, len(plan.symbols)))()
         self.err = (ctypes.c_int64 * 8)()
+        self.syms_at = ctypes.addressof(self.syms)
+        self.ptrs_at = ctypes.addressof(self.ptrs)
+        self.err_at = ctypes.addressof(self.err)
         self.key: tuple | None = None
         self.temps: list[np.ndarray] = []
         self.outputs: list[tuple[int, Any, tuple[int, ...], str]] = []
