@@ -6,6 +6,8 @@ import pytest
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
+from mdl.resolve import stdlib_dir
+
 from .conftest import ROOT, make_client_fixture, open_doc, position_of, server_errors
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -13,7 +15,7 @@ client = make_client_fixture()
 
 MLP = ROOT / "examples" / "mlp.mdl"
 GPT = ROOT / "examples" / "gpt.mdl"
-NN = ROOT / "stdlib" / "nn.mdl"
+NN = stdlib_dir() / "nn.mdl"
 
 LIB = """# Two dense layers.
 layer Block[D](x: f32[B, D]) -> f32[B, D] {

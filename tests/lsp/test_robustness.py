@@ -20,11 +20,13 @@ import pytest_lsp
 from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient
 
+from mdl.resolve import stdlib_dir
+
 from .conftest import ROOT, _client, change_doc, open_doc, server_errors, wait_published
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-FILES = sorted((ROOT / "examples").glob("*.mdl")) + sorted((ROOT / "stdlib").glob("*.mdl"))
+FILES = sorted((ROOT / "examples").glob("*.mdl")) + sorted((stdlib_dir()).glob("*.mdl"))
 FULL_FUZZ = "MDL_FUZZ_EXAMPLES" in os.environ
 SAMPLE = 25
 POISON = Path(__file__).resolve().parent / "no_llvmlite"
