@@ -1,6 +1,6 @@
 PY ?= python3
 
-.PHONY: help test lint fmt fuzz bench docs
+.PHONY: help test lint fmt fuzz bench docs editors-test vsix
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' Makefile | sed 's/:.*##/\t/'
@@ -23,3 +23,9 @@ bench:  ## benchmarks (results in bench/)
 
 docs:  ## regenerate docs/errors from the package's explanations
 	$(PY) tools/sync_error_docs.py
+
+editors-test:  ## editor integrations: grammar, client, headless Neovim, vsix
+	$(PY) -m pytest -q -p no:cacheprovider tests/editors
+
+vsix:  ## build editors/vscode/mdl.vsix
+	cd editors/vscode && npm ci --no-audit --no-fund && npm run package
