@@ -1,5 +1,8 @@
 """SGEMM speed: mdl native `a @ b` against numpy's OpenBLAS on one thread, N = 512 and 1024
--> bench/results/gemm.md (median ms, GFLOP/s, mdl/OpenBLAS ratio, the BLAS kernel used).
+-> bench/results/gemm.md (median ms, GFLOP/s, mdl/OpenBLAS ratio, the BLAS kernel used);
+then mdl's GEMM kernel alone (backend/gemm.py, JIT-compiled for run-time sizes and called
+through ctypes) against OpenBLAS on the shapes models make: Dense layers at batch 1 and
+64, convolutions as im2col products, odd sizes, a large square.
 
 The numpy side runs in a subprocess whose environment has OPENBLAS_CORETYPE and
 OPENBLAS_L2_SIZE removed, so that OpenBLAS picks its best kernel for this CPU (some
@@ -34,6 +37,15 @@ from models import (  # noqa: E402
 )
 
 SIZES = (512, 1024)
+# (m, n, k, where such a product comes from)
+KERNEL_SHAPES = [
+    (1, 512, 784, "Dense 784 -> 512, batch 1"),
+    (64, 512, 784, "Dense 784 -> 512, batch 64"),
+    (1024, 16, 27, "conv 3x3, 3 -> 16 channels, 32x32 (im2col)"),
+    (64, 32, 144, "conv 3x3, 16 -> 32 channels, 8x8 (im2col)"),
+    (7, 13, 65, "odd sizes"),
+    (2048, 2048, 2048, "square"),
+]
 PINNED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 SOURCE = "model Gemm[N = 512](a: f32[N, N], b: f32[N, N]) -> f32[N, N] { return a @ b }\n"
 
@@ -50,9 +62,24 @@ def gflops(n: int, seconds: float) -> float:
     return 2.0 * n**3 / seconds / 1e9
 
 
+def shaped_operands(m: int, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(m * n + k)
+    return (
+        rng.standard_normal((m, k), dtype=np.float32),
+        rng.standard_normal((k, n), dtype=np.float32),
+    )
+
+
+def repeats(m: int, n: int, k: int) -> int:
+    """Products per timed call: about 10 MFLOP, so that small ones outlast the clock's
+    and the call's overheads."""
+    return max(1, 10_000_000 // (2 * m * n * k))
+
+
 def numpy_worker() -> None:
-    """In the subprocess: answer `info` with the BLAS libraries (threadpoolctl) and `N` with
-    the time of one `a @ b` of that size, one JSON line each, until stdin closes."""
+    """In the subprocess: answer `info` with the BLAS libraries (threadpoolctl), `N` with
+    the time of one `a @ b` of that size and `m n k` with the mean time of `repeats`
+    products of that shape, one JSON line each, until stdin closes."""
     try:
         from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -65,14 +92,24 @@ def numpy_worker() -> None:
     except ImportError:
         info = []
     pairs = {n: operands(n) for n in SIZES}
+    shaped = {(m, n, k): shaped_operands(m, n, k) for m, n, k, _ in KERNEL_SHAPES}
     for line in sys.stdin:
         if line.strip() == "info":
             print(json.dumps(info), flush=True)
             continue
-        a, b = pairs[int(line)]
+        sizes = tuple(map(int, line.split()))
+        if len(sizes) == 1:
+            a, b = pairs[sizes[0]]
+            t = time.perf_counter()
+            a @ b
+            print(json.dumps(time.perf_counter() - t), flush=True)
+            continue
+        a, b = shaped[sizes]
+        reps = repeats(*sizes)
         t = time.perf_counter()
-        a @ b
-        print(json.dumps(time.perf_counter() - t), flush=True)
+        for _ in range(reps):
+            a @ b
+        print(json.dumps((time.perf_counter() - t) / reps), flush=True)
 
 
 class NumpyWorker:
@@ -141,6 +178,57 @@ def run_all(folder: Path, workers: dict[str, NumpyWorker]) -> dict[int, dict[str
     return found
 
 
+def compile_kernel() -> tuple[Any, Any]:
+    """mdl's f32 GEMM kernel for this CPU alone, exported: (engine, ctypes function)."""
+    import ctypes
+
+    import llvmlite.ir as ll
+
+    from mdl.backend.gemm import define_gemm
+    from mdl.backend.jit import _llvm, host_target_machine, host_vector_width, optimize
+
+    module = ll.Module()
+    fn = define_gemm(module, ll.FloatType(), host_vector_width())
+    fn.linkage = "external"
+    tm = host_target_machine()
+    engine = _llvm().create_mcjit_compiler(optimize(str(module), tm), tm)
+    engine.finalize_object()
+    args = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 6
+    return engine, ctypes.CFUNCTYPE(None, *args)(engine.get_function_address(fn.name))
+
+
+def run_kernels(workers: dict[str, NumpyWorker]) -> dict[tuple[int, int, int], dict[str, Timing]]:
+    """Per shape: the kernel (mean of `repeats` calls) and OpenBLAS in interleaved rounds."""
+    engine, kernel = compile_kernel()  # noqa: F841 -- the engine owns the code
+    found = {}
+    for m, n, k, _ in KERNEL_SHAPES:
+        a, b = shaped_operands(m, n, k)
+        c = np.empty((m, n), np.float32)
+        args = (a.ctypes.data, b.ctypes.data, c.ctypes.data, m, n, k, k, n, n)
+        kernel(*args)
+        want = a.astype(np.float64) @ b.astype(np.float64)
+        if np.max(np.abs(c - want)) > 1e-5 * max(1.0, float(np.max(np.abs(want)))):
+            raise SystemExit(f"mdl GEMM kernel {m}x{n}x{k} differs from float64 numpy")
+        reps = repeats(m, n, k)
+
+        def run(reps: int = reps, args: tuple = args) -> float:
+            t = time.perf_counter()
+            for _ in range(reps):
+                kernel(*args)
+            return (time.perf_counter() - t) / reps
+
+        plans = {"mdl": Plan(run, budget=2.0, min_runs=5)}
+        plans[BEST] = Plan(lambda s=f"{m} {n} {k}": workers[BEST].ask(s), budget=2.0, min_runs=5)
+        found[(m, n, k)] = measure_own_clock(plans, own_clock=set(plans))
+        t = found[(m, n, k)]
+        print(
+            f"  {m}x{n}x{k} mdl kernel: {t['mdl'].median * 1e6:.1f} us, "
+            f"OpenBLAS: {t[BEST].median * 1e6:.1f} us",
+            flush=True,
+        )
+    return found
+
+
 def measure_own_clock(plans: dict[str, Plan], own_clock: set[str]) -> dict[str, Timing]:
     """`measure`, except that the runners in `own_clock` return their own time in seconds
     (a subprocess's clock) instead of being timed from here."""
@@ -162,7 +250,11 @@ def measure_own_clock(plans: dict[str, Plan], own_clock: set[str]) -> dict[str, 
 BEST, PINNED_RUN = "OpenBLAS", "OpenBLAS as pinned here"
 
 
-def report(found: dict[int, dict[str, Any]], kernels: dict[str, str]) -> str:
+def report(
+    found: dict[int, dict[str, Any]],
+    kernels: dict[str, str],
+    shaped: dict[tuple[int, int, int], dict[str, Timing]],
+) -> str:
     pinned_env = ", ".join(f"{k}={os.environ[k]}" for k in PINNED if k in os.environ)
     out = ["# SGEMM speed", "", *machine_header("python bench/gemm.py"), ""]
     out += [
@@ -198,6 +290,28 @@ def report(found: dict[int, dict[str, Any]], kernels: dict[str, str]) -> str:
         for n in SIZES:
             t = found[n][PINNED_RUN]
             out.append(f"| {n} | {t.median * 1e3:.2f} | {gflops(n, t.median):.1f} |")
+    out += [
+        "",
+        "## The GEMM kernel alone",
+        "",
+        "mdl's f32 GEMM function (`mdl_gemm_f32_w*`, what `a @ b` and im2col convolutions "
+        "call) compiled on its own, so the sizes are run-time values as in a model with "
+        "symbolic dimensions, and called through ctypes on C-contiguous operands; OpenBLAS "
+        "as above (`a @ b`, one thread). Each timed call repeats the product to about "
+        "10 MFLOP and gives the mean; medians of those, in interleaved rounds. Both sides "
+        "include their call overhead (ctypes, numpy's dispatch: about a microsecond).",
+        "",
+        "| m x k @ k x n | from | mdl kernel (µs) | GFLOP/s | OpenBLAS (µs) | GFLOP/s | "
+        "mdl/OpenBLAS speed |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for m, n, k, where in KERNEL_SHAPES:
+        mine, blas = shaped[(m, n, k)]["mdl"].median, shaped[(m, n, k)][BEST].median
+        flop = 2.0 * m * n * k
+        out.append(
+            f"| {m} x {k} @ {k} x {n} | {where} | {mine * 1e6:.1f} | {flop / mine / 1e9:.1f} | "
+            f"{blas * 1e6:.1f} | {flop / blas / 1e9:.1f} | {blas / mine:.2f}x |"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -207,6 +321,7 @@ def kernel_names(info: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
+    os.environ["MDL_NUM_THREADS"] = "1"  # one thread on both sides (mdl's default: every core)
     workers = {BEST: NumpyWorker(unpin=True)}
     if any(k in os.environ for k in PINNED):
         workers[PINNED_RUN] = NumpyWorker(unpin=False)
@@ -215,10 +330,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             warm_up_compiler(Path(tmp))
             found = run_all(Path(tmp), workers)
+        shaped = run_kernels(workers)
     finally:
         for w in workers.values():
             w.close()
-    text = report(found, kernels)
+    text = report(found, kernels, shaped)
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "gemm.md").write_text(text)

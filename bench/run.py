@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["frontend.py", "models.py", "gemm.py"]
+BENCHMARKS = ["frontend.py", "models.py", "gemm.py", "lsp.py"]
 
 if __name__ == "__main__":
     here = Path(__file__).resolve().parent
