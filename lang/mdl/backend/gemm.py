@@ -84,15 +84,26 @@ def define_gemm(m: ll.Module, t: ll.Type, width: int) -> ll.Function:
 
 
 def _define_packed(m: ll.Module, t: ll.Type, width: int, blocks: ll.Function) -> ll.Function:
-    """The packed path: only its frame holds the packing buffer (so the direct path
-    needs no large stack), allocated once in its entry block."""
+    """The packed path: the packing buffer comes from malloc, not the stack (a caller's
+    thread may have a small stack, and there are no stack probes); if malloc fails, the
+    product runs unpacked, which computes the same bits."""
     fn = _declare(m, f"mdl_gemm_{dtype_name(t)}_w{width}_packed", t, [])
-    fn.attributes.add("noinline")  # inlined, the buffer would move into the caller's frame
     bld = ll.IRBuilder(fn.append_basic_block("entry"))
     nc = block_columns(t, width)
-    buffer = bld.alloca(ll.ArrayType(t, KC * nc))
-    buffer.align = 64
-    bld.call(blocks, [*fn.args, const(KC), const(nc), bld.bitcast(buffer, t.as_pointer())])
+    i8p = ll.IntType(8).as_pointer()
+    malloc = m.globals.get("malloc") or ll.Function(m, ll.FunctionType(i8p, [I64]), "malloc")
+    free = m.globals.get("free") or ll.Function(m, ll.FunctionType(ll.VoidType(), [i8p]), "free")
+    size = KC * nc * (4 if t == ll.FloatType() else 8) + 64
+    raw = bld.call(malloc, [const(size)])
+    with bld.if_else(bld.icmp_unsigned("==", raw, ll.Constant(i8p, None))) as (failed, got):
+        with failed:
+            bld.call(blocks, [*fn.args, const(KC), fn.args[4], ll.Constant(t.as_pointer(), None)])
+        with got:
+            at = bld.ptrtoint(raw, I64)
+            aligned = bld.and_(bld.add(at, const(63)), const(-64))
+            buffer = bld.inttoptr(aligned, t.as_pointer())
+            bld.call(blocks, [*fn.args, const(KC), const(nc), buffer])
+            bld.call(free, [raw])
     bld.ret_void()
     return fn
 
