@@ -84,7 +84,7 @@ def load(
 
     backend: "native" (machine code for this CPU) or "ref" (the numpy reference
     interpreter); by default native, or the reference with a warning for a model the
-    native backend cannot compile yet (E0801: f16/bf16 tensors). defines: compile-time arguments. cache: keep compiled code on disk.
+    native backend cannot compile (E0801; none today). defines: compile-time arguments. cache: keep compiled code on disk.
     threads: the native code's threads (default: MDL_NUM_THREADS, else every core this
     process may use); results are bit-identical whatever the count.
     """

@@ -14,6 +14,14 @@ comparisons, float -> int casts, argmax, float // and %) and ops with a domain e
 into a different integer, bool or NaN and be reported as a bug that is not one. Likewise
 `huge` floats (inputs holding 1e30, results of exp and pow) never reach a sum, whose
 result would depend on the order of the additions.
+
+f16 and bf16 (in the graphs of about a third of the seeds, `Builder.half`; the others are
+drawn exactly as without them) have fewer bits than the comparison's tolerance, so their
+values must come out bit-identical: they are all exact, taken only by ops whose result is
+exact given exact operands (the IEEE operations, comparisons, casts of exact values, layout,
+max/min, sums and means, which accumulate in f64, and avg_pool, which sums in f32 in the
+reference's order). matmul and conv take only `coarse` f16/bf16 inputs (multiples of 1/4
+in [-3, 3]): every f32 sum of their products is exact in any order.
 """
 
 from __future__ import annotations
@@ -24,13 +32,24 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+import ml_dtypes
 import numpy as np
 
 FLOATS = ("f32", "f64")
+HALVES = ("f16", "bf16")
 INTS = ("i32", "i64")
 NUMS = FLOATS + INTS
 ALL = NUMS + ("bool",)
-NUMPY = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64, "bool": np.bool_}
+NUMPY = {
+    "f32": np.float32,
+    "f64": np.float64,
+    "i32": np.int32,
+    "i64": np.int64,
+    "bool": np.bool_,
+    "f16": np.float16,
+    "bf16": ml_dtypes.bfloat16,
+}
+HALF_SHARE = 0.3  # of the graphs draw f16 and bf16 too
 
 # Odd sizes that are not multiples of any vector width or tile, plus the edge cases 1 and 2.
 SIZES = (1, 2, 3, 5, 7, 9, 13, 17)
@@ -125,6 +144,7 @@ class Val:
     # tells -0 from +0 (a divisor, 1 / sqrt) takes them
     zsign: bool = False
     special: bool = False  # an input whose array gets NaN, infinities, signed zeros...
+    coarse: bool = False  # an f16/bf16 input of multiples of 1/4 in [-3, 3] (for products)
 
     @property
     def rank(self) -> int:
@@ -190,6 +210,8 @@ class Builder:
         self.rng = random.Random(seed)
         self.prefix = f"g{index}_"
         self.sym = f"B{index}"
+        # from a stream of its own, so that the graphs without halves stay as they were
+        self.half = random.Random(f"half-{seed}").random() < HALF_SHARE
         self.use_batch = self.rng.random() < 0.5
         self.batch = self.rng.choice(BATCHES)
         self.values: list[Val] = []
@@ -200,7 +222,14 @@ class Builder:
         self._counter = 0
         if self.use_batch:  # the first input binds the batch symbol alone on its first axis
             rest = self.rand_shape(self.rng.randint(0, 2), batch_first=False)
-            self.new_input(self.rng.choice(ALL), (Dim(1, 0), *rest))
+            self.new_input(self.rng.choice(self.kinds(ALL)), (Dim(1, 0), *rest))
+
+    def kinds(self, dtypes: Sequence[str]) -> tuple[str, ...]:
+        """`dtypes`, plus f16 and bf16 (twice: drawn more often) when they hold a float and
+        this graph draws halves; for ops whose result is exact given exact operands."""
+        if self.half and any(d in FLOATS for d in dtypes):
+            return (*dtypes, *HALVES, *HALVES)
+        return tuple(dtypes)
 
     # --- names, dims, shapes -------------------------------------------------------------
 
@@ -238,11 +267,14 @@ class Builder:
         shape: Shape,
         range_: tuple[int, int] | None = None,
         calm: bool = False,
+        coarse: bool = False,
     ) -> Val:
-        """A model input; its array gets special values sometimes, huge ones unless `calm`."""
-        special = dtype in FLOATS and self.rng.random() < 0.3
+        """A model input; its array gets special values sometimes, huge ones unless `calm`;
+        `coarse` (f16/bf16): multiples of 1/4 in [-3, 3] only."""
+        coarse = coarse and dtype in HALVES
+        special = dtype in FLOATS + HALVES and not coarse and self.rng.random() < 0.3
         huge = special and not calm and self.rng.random() < 0.4
-        v = Val(self.fresh("x"), dtype, shape, True, range_, "input", huge, False, special)
+        v = Val(self.fresh("x"), dtype, shape, True, range_, "input", huge, False, special, coarse)
         self.inputs.append(v)
         self.values.append(v)
         return v
@@ -259,13 +291,24 @@ class Builder:
         self.stmts.append(Stmt(text, defines, uses, op))
         self.uses.update(uses)
 
-    def new_operand(self, dtype: str, shape: Shape, weight: float = 0.1, calm: bool = False) -> Val:
+    def new_operand(
+        self,
+        dtype: str,
+        shape: Shape,
+        weight: float = 0.1,
+        calm: bool = False,
+        coarse: bool = False,
+    ) -> Val:
         """A fresh leaf: a model input, or with probability `weight` a weight (floats of a
         known shape only). Weights are natural as the right side of a matmul or the kernel
-        of a conv; elsewhere computation on them alone is folded at compile time."""
-        if dtype in FLOATS and all(d.known for d in shape) and self.rng.random() < weight:
-            return self.new_param(dtype, shape)
-        return self.new_input(dtype, shape, calm=calm)
+        of a conv; elsewhere computation on them alone is folded at compile time. A
+        `coarse` f16/bf16 operand is an input (weights are random)."""
+        coarse = coarse and dtype in HALVES
+        floats = FLOATS + HALVES
+        if dtype in floats and not coarse and all(d.known for d in shape):
+            if self.rng.random() < weight:
+                return self.new_param(dtype, shape)
+        return self.new_input(dtype, shape, calm=calm, coarse=coarse)
 
     def pick(
         self, pred: Callable[[Val], bool], fresh: float = 0.2, avoid: Sequence[Val] = ()
@@ -291,21 +334,31 @@ class Builder:
         shape: Callable[[], Shape] | None = None,
         calm: bool = False,
         signed: bool = False,
+        coarse: bool = False,
     ) -> Val:
         """An operand of one of `dtypes` satisfying `pred`: an existing value, or a fresh one.
         `exact`: only exact floats; `calm`: none that may be huge; `signed`: none whose
-        zeros may have the wrong sign."""
+        zeros may have the wrong sign; `coarse`: f16/bf16 only if coarse."""
         v = self.pick(
-            lambda v: v.dtype in dtypes and self.fits_flags(v, exact, calm, signed) and pred(v)
+            lambda v: (
+                v.dtype in dtypes and self.fits_flags(v, exact, calm, signed, coarse) and pred(v)
+            )
         )
         if v is not None:
             return v
         dtype, made = self.rng.choice(dtypes), shape() if shape else self.rand_shape()
-        return self.new_operand(dtype, made, calm=calm)
+        return self.new_operand(dtype, made, calm=calm, coarse=coarse)
 
     @staticmethod
-    def fits_flags(v: Val, exact: bool = False, calm: bool = False, signed: bool = False) -> bool:
-        return (v.exact or not exact) and not (calm and v.huge) and not (signed and v.zsign)
+    def fits_flags(
+        v: Val, exact: bool = False, calm: bool = False, signed: bool = False, coarse: bool = False
+    ) -> bool:
+        return (
+            (v.exact or not exact)
+            and not (calm and v.huge)
+            and not (signed and v.zsign)
+            and not (coarse and v.dtype in HALVES and not v.coarse)
+        )
 
     def emit(
         self,
@@ -323,9 +376,11 @@ class Builder:
         are huge / zsign as said, else when an operand is."""
         huge = any(v.huge for v in operands) if huge is None else huge
         zsign = any(v.zsign for v in operands) if zsign is None else zsign
+        if not exact and any(dtype in HALVES for dtype, _ in outs):
+            raise AssertionError(f"generator bug: `{expr}` makes an inexact f16/bf16 value")
         made = [
             Val(self.fresh("v"), dtype, shape, exact, range_, "node", huge, zsign)
-            if dtype in FLOATS
+            if dtype in FLOATS + HALVES
             else Val(self.fresh("v"), dtype, shape, True, range_)
             for dtype, shape in outs
         ]
@@ -396,10 +451,18 @@ def kwargs(items: list[tuple[str, str | None]]) -> str:
 
 # --- input arrays ----------------------------------------------------------------------------
 
-_SPECIAL_F32 = (np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40, 88.5, -104.0, 2.0)
-_SPECIAL_F64 = (np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-310, 710.0, -746.0, 2.0)
-_HUGE_F32 = (1e30, -1e30, 3e38)
-_HUGE_F64 = (1e300, -1e300, 1.7e308)
+_SPECIAL = {
+    "f32": (np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40, 88.5, -104.0, 2.0),
+    "f64": (np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-310, 710.0, -746.0, 2.0),
+    "f16": (np.nan, np.inf, -np.inf, 0.0, -0.0, 6e-8, 11.1, -65504.0, 2.0),
+    "bf16": (np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40, 88.5, -104.0, 2.0),
+}
+_HUGE = {
+    "f32": (1e30, -1e30, 3e38),
+    "f64": (1e300, -1e300, 1.7e308),
+    "f16": (65504.0, -60000.0),
+    "bf16": (1e30, -1e30, 3e38),
+}
 
 
 def input_array(v: Val, batch: int, rng: np.random.Generator) -> np.ndarray:
@@ -416,12 +479,14 @@ def input_array(v: Val, batch: int, rng: np.random.Generator) -> np.ndarray:
             specials = np.array([info.min, info.max, info.min + 1, -1, 0], dtype=dtype)
             out = np.where(rng.random(shape) < 0.2, rng.choice(specials, size=shape), out)
         return np.asarray(out, dtype=dtype)
+    if v.coarse:
+        return np.asarray(rng.integers(-12, 13, shape) * 0.25, dtype=dtype)
     scale = rng.choice((0.1, 1.0, 1.0, 3.0))
     out = np.asarray(rng.standard_normal(shape) * scale, dtype=dtype)
     if v.special:  # NaN, infinities, signed zeros, overflow edges, subnormals
-        specials = _SPECIAL_F32 if v.dtype == "f32" else _SPECIAL_F64
+        specials = _SPECIAL[v.dtype]
         specials += () if avoid("pow-half-is-sqrt") else (0.5,)
-        specials += (_HUGE_F32 if v.dtype == "f32" else _HUGE_F64) if v.huge else ()
+        specials += _HUGE[v.dtype] if v.huge else ()
         chosen = rng.choice(np.array(specials, dtype=dtype), size=shape)
         out = np.where(rng.random(shape) < 0.15, chosen, out)
     return np.asarray(out, dtype=dtype)

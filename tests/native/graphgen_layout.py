@@ -67,7 +67,7 @@ def reshapable(shape: Shape) -> bool:
 @register("reshape")
 def reshape(b: Builder) -> bool:
     r = b.rng
-    x = b.operand(ALL, lambda v: reshapable(v.shape))
+    x = b.operand(b.kinds(ALL), lambda v: reshapable(v.shape))
     batch = [d for d in x.shape if not d.known]
     total = math.prod(d.c for d in x.shape if d.known) * (batch[0].k if batch else 1)
     rank = r.randint(1, 4)
@@ -95,7 +95,7 @@ def reshape(b: Builder) -> bool:
 @register("transpose")
 def transpose(b: Builder) -> bool:
     r = b.rng
-    x = b.operand(ALL, lambda v: v.rank >= 2, shape=lambda: b.rand_shape(r.randint(2, 4)))
+    x = b.operand(b.kinds(ALL), lambda v: v.rank >= 2, shape=lambda: b.rand_shape(r.randint(2, 4)))
     rank = x.rank
     form = r.random()
     if form < 0.2:
@@ -116,7 +116,7 @@ def transpose(b: Builder) -> bool:
 @register("expand")
 def expand(b: Builder) -> bool:
     r = b.rng
-    x = b.operand(ALL, lambda v: v.rank <= 3)
+    x = b.operand(b.kinds(ALL), lambda v: v.rank <= 3)
     dims: list[Dim] = []
     texts: list[str] = []
     for d in x.shape:
@@ -168,7 +168,7 @@ def same_but(b: Builder, x: Val, axis: int | None) -> Val:
 @register("concat")
 def concat(b: Builder) -> bool:
     r = b.rng
-    x = b.operand(ALL, lambda v: v.rank >= 1, shape=lambda: b.rand_shape(r.randint(1, 3)))
+    x = b.operand(b.kinds(ALL), lambda v: v.rank >= 1, shape=lambda: b.rand_shape(r.randint(1, 3)))
     axis = r.randrange(x.rank)
     parts = [x] + [same_but(b, x, axis) for _ in range(r.choice((1, 1, 2)))]
     r.shuffle(parts)
@@ -191,7 +191,7 @@ def concat(b: Builder) -> bool:
 @register("stack")
 def stack(b: Builder) -> bool:
     r = b.rng
-    x = b.operand(ALL, lambda v: v.rank <= 3)
+    x = b.operand(b.kinds(ALL), lambda v: v.rank <= 3)
     parts = [x] + [same_but(b, x, None) for _ in range(r.choice((1, 1, 2)))]
     r.shuffle(parts)
     axis = r.randint(0, x.rank)
@@ -214,7 +214,7 @@ def splittable(d: Dim) -> bool:
 def split(b: Builder) -> bool:
     r = b.rng
     x = b.operand(
-        ALL,
+        b.kinds(ALL),
         lambda v: any(splittable(d) for d in v.shape),
         shape=lambda: b.rand_shape(r.randint(1, 3), batch_first=False),
     )
@@ -279,7 +279,7 @@ def slice_item(b: Builder, d: Dim) -> tuple[str, Dim | None]:
 @register("slice")
 def slice_(b: Builder) -> bool:
     r = b.rng
-    x = b.operand(ALL, lambda v: v.rank >= 1, shape=lambda: b.rand_shape(r.randint(1, 3)))
+    x = b.operand(b.kinds(ALL), lambda v: v.rank >= 1, shape=lambda: b.rand_shape(r.randint(1, 3)))
     items: list[str] = []
     shape: list[Dim] = []
     for d in x.shape:
@@ -304,7 +304,9 @@ def slice_(b: Builder) -> bool:
 @register("pad")
 def pad(b: Builder) -> bool:
     r = b.rng
-    x = b.operand(ALL, lambda v: 1 <= v.rank <= 4, shape=lambda: b.rand_shape(r.randint(1, 3)))
+    x = b.operand(
+        b.kinds(ALL), lambda v: 1 <= v.rank <= 4, shape=lambda: b.rand_shape(r.randint(1, 3))
+    )
     amounts: list[Dim] = []
     for _ in range(2 * x.rank):
         if b.use_batch and r.random() < 0.05:
@@ -328,7 +330,9 @@ def pad(b: Builder) -> bool:
 @register("gather")
 def gather(b: Builder) -> bool:
     r = b.rng
-    table = b.operand(ALL, lambda v: 1 <= v.rank <= 3, shape=lambda: b.rand_shape(r.randint(1, 3)))
+    table = b.operand(
+        b.kinds(ALL), lambda v: 1 <= v.rank <= 3, shape=lambda: b.rand_shape(r.randint(1, 3))
+    )
     axis = r.randrange(table.rank)
     d = table.shape[axis]
     # an axis of run-time size B >= 1 takes only -1 and 0 for sure

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from graphgen import FLOATS, Builder, Dim, Shape, Val, avoid, const, kwargs
+from graphgen import FLOATS, HALVES, Builder, Dim, Shape, Val, avoid, const, kwargs
 
 NN: dict[str, Callable[[Builder], bool]] = {}
 
@@ -26,13 +26,14 @@ def register(name: str) -> Callable[[Callable[[Builder], bool]], Callable[[Build
 # --- convolution and pooling ---------------------------------------------------------------
 
 
-def window_input(b: Builder, spatial: int, calm: bool) -> Val:
-    """A float [N, C, *S] operand with known C and S; `calm`: no huge values (for sums)."""
+def window_input(b: Builder, spatial: int, calm: bool, coarse: bool = False) -> Val:
+    """A float [N, C, *S] operand with known C and S; `calm`: no huge values (for sums);
+    `coarse`: f16/bf16 only if coarse (Builder.operand)."""
 
     def fits(v: Val) -> bool:
         return (
-            v.dtype in FLOATS
-            and not (calm and v.huge)
+            v.dtype in b.kinds(FLOATS)
+            and b.fits_flags(v, calm=calm, coarse=coarse)
             and v.rank == 2 + spatial
             and all(d.known for d in v.shape[1:])
         )
@@ -44,7 +45,7 @@ def window_input(b: Builder, spatial: int, calm: bool) -> Val:
     n = Dim(1, 0) if b.use_batch and r.random() < 0.5 else const(r.choice((1, 2, 3)))
     c = r.choice((1, 2, 3, 4, 6))
     sizes = [const(r.choice((3, 4, 5, 7, 9))) for _ in range(spatial)]
-    return b.new_input(r.choice(FLOATS), (n, const(c), *sizes), calm=calm)
+    return b.new_input(r.choice(b.kinds(FLOATS)), (n, const(c), *sizes), calm=calm, coarse=coarse)
 
 
 def geometry(b: Builder, values: list[int], broadcastable: bool = True) -> str:
@@ -68,7 +69,7 @@ def padding_text(b: Builder, lo: list[int], hi: list[int]) -> str | None:
 def conv(b: Builder) -> bool:
     r = b.rng
     spatial = r.choice((1, 2))
-    x = window_input(b, spatial, calm=True)
+    x = window_input(b, spatial, calm=True, coarse=True)
     c = x.shape[1].c
     groups = r.choice([g for g in range(1, c + 1) if c % g == 0])
     o = groups * r.choice((1, 2, 3))
@@ -85,7 +86,7 @@ def conv(b: Builder) -> bool:
     else:
         return False
     w_shape = (const(o), const(c // groups), *map(const, kernel))
-    w = b.new_operand(x.dtype, w_shape, weight=0.6, calm=True)
+    w = b.new_operand(x.dtype, w_shape, weight=0.6, calm=True, coarse=True)
     args = kwargs(
         [
             ("stride", None if stride == [1] * spatial else geometry(b, stride)),
@@ -95,7 +96,8 @@ def conv(b: Builder) -> bool:
         ]
     )
     shape = (x.shape[0], const(o), *map(const, outs))
-    b.emit("conv", f"conv({x.name}, {w.name}{args})", [x, w], [(x.dtype, shape)], False)
+    exact = x.dtype in HALVES  # coarse: exact sums
+    b.emit("conv", f"conv({x.name}, {w.name}{args})", [x, w], [(x.dtype, shape)], exact)
     return True
 
 
@@ -126,7 +128,9 @@ def pool(b: Builder, name: str) -> bool:
     expr = f"{name}({x.name}, {args}{kwargs(items)})"
     shape = (x.shape[0], x.shape[1], *map(const, outs))
     zsign = True if name == "max_pool" and avoid("signed-zero-max-min") else None
-    b.emit(name, expr, [x], [(x.dtype, shape)], x.exact and name == "max_pool", zsign=zsign)
+    # avg_pool of f16/bf16 sums in f32 in the reference's order: the same bits
+    exact = x.exact and (name == "max_pool" or x.dtype in HALVES)
+    b.emit(name, expr, [x], [(x.dtype, shape)], exact, zsign=zsign)
     return True
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from graphgen import (
     ALL,
     FLOATS,
+    HALVES,
     INTS,
     NUMS,
     ONE,
@@ -67,6 +68,7 @@ UNARY: dict[str, tuple[tuple[str, ...], bool, bool]] = {
 @register(*UNARY)
 def unary(b: Builder, name: str) -> bool:
     dtypes, needs_exact, keeps_exact = UNARY[name]
+    dtypes = b.kinds(dtypes) if keeps_exact else dtypes
     # rsqrt(-0) = -inf, rsqrt(+0) = inf
     x = b.operand(dtypes, exact=needs_exact, signed=name == "rsqrt" and avoid(ZSIGN))
     form = b.rng.random()
@@ -109,6 +111,7 @@ BINARY: dict[str, tuple[tuple[str, ...], str, bool, bool]] = {
 @register(*BINARY)
 def binary(b: Builder, name: str) -> bool:
     dtypes, spelled, needs_exact, keeps_exact = BINARY[name]
+    dtypes = b.kinds(dtypes) if keeps_exact else dtypes
     r = b.rng
     swap = r.random() < 0.5
     # a / b: a last-bit difference in a divisor near 0 is not a bug; keep divisors exact
@@ -146,7 +149,7 @@ def binary(b: Builder, name: str) -> bool:
         expr = f"{lhs} {spelled} {rhs}"
     dtype = "bool" if name in ("eq", "ne", "lt", "le", "gt", "ge") else a.dtype
     operands = [a] if other is None else [a, other]
-    floats = a.dtype in FLOATS
+    floats = a.dtype in FLOATS + HALVES
     b.emit(
         name,
         expr,
@@ -167,7 +170,7 @@ def where(b: Builder, name: str) -> bool:
         lambda v: (s := broadcast(cond.shape, v.shape)) is not None and b.fits(s), avoid=[cond]
     )
     if a is None:
-        a = b.new_operand(r.choice(ALL), partner_shape(b, cond.shape))
+        a = b.new_operand(r.choice(b.kinds(ALL)), partner_shape(b, cond.shape))
     shape = broadcast(cond.shape, a.shape) or cond.shape
     other = None
     if r.random() < 0.3:
@@ -191,11 +194,12 @@ def where(b: Builder, name: str) -> bool:
 
 @register("cast")
 def cast(b: Builder, name: str) -> bool:
-    target = b.rng.choice(ALL)
-    # float -> int or bool jumps at integers and at 0: only exact floats
-    x = b.operand(ALL, exact=target not in FLOATS)
+    target = b.rng.choice(b.kinds(ALL))
+    # float -> int or bool jumps at integers and at 0, and f16/bf16 round: exact floats only
+    x = b.operand(b.kinds(ALL), exact=target not in FLOATS)
     expr = f"cast({x.name}, {target})" if b.rng.random() < 0.6 else f"{x.name}.cast({target})"
-    huge = True if x.dtype in INTS and target in FLOATS else None  # 2 ** 63 is a float too
+    # 2 ** 63 is a float too
+    huge = True if x.dtype in INTS and target in FLOATS + HALVES else None
     b.emit(name, expr, [x], [(target, x.shape)], exact=x.exact, huge=huge)
     return True
 
@@ -226,9 +230,12 @@ def axis_text(b: Builder, axis: int, rank: int) -> str:
 @register(*SURFACE)
 def reduction(b: Builder, name: str) -> bool:
     r = b.rng
-    # a sum of 1e30, 1, -1e30 depends on the order
+    # a sum of 1e30, 1, -1e30 depends on the order; one of calm f16/bf16 values in f64 does
+    # not, but a product of them may
+    dtypes = FLOATS if name == "reduce_mean" else NUMS
     x = b.operand(
-        FLOATS if name == "reduce_mean" else NUMS, calm=name in ("reduce_sum", "reduce_mean")
+        dtypes if name == "reduce_prod" else b.kinds(dtypes),
+        calm=name in ("reduce_sum", "reduce_mean"),
     )
     axes = random_axes(b, x.rank)
     keep = r.random() < 0.4
@@ -250,8 +257,9 @@ def reduction(b: Builder, name: str) -> bool:
     else:
         expr = f"{surface}({x.name}{args})"
     extreme = name in ("reduce_max", "reduce_min")
-    zsign = True if extreme and x.dtype in FLOATS and avoid(ZSIGN) else None
-    b.emit(name, expr, [x], [(x.dtype, shape)], exact=x.exact and extreme, zsign=zsign)
+    zsign = True if extreme and x.dtype in FLOATS + HALVES and avoid(ZSIGN) else None
+    exact = x.exact and (extreme or x.dtype in HALVES)
+    b.emit(name, expr, [x], [(x.dtype, shape)], exact=exact, zsign=zsign)
     return True
 
 
@@ -259,7 +267,10 @@ def reduction(b: Builder, name: str) -> bool:
 def arg_reduction(b: Builder, name: str) -> bool:
     r = b.rng
     x = b.operand(
-        NUMS, lambda v: v.rank >= 1, exact=True, shape=lambda: b.rand_shape(r.randint(1, 3))
+        b.kinds(NUMS),
+        lambda v: v.rank >= 1,
+        exact=True,
+        shape=lambda: b.rand_shape(r.randint(1, 3)),
     )
     axis = r.randrange(x.rank)
     keep = r.random() < 0.4
@@ -304,20 +315,22 @@ def matmul(b: Builder, name: str) -> bool:
     r = b.rng
     # now and then sizes around the tiles of a blocked GEMM (16, 32, 64 and off by one)
     big = r.random() < 0.25
+    # f16/bf16 operands are coarse: their f32 sums are exact in any order
     if big:
         sizes = [const(r.choice(TILE_EDGES)) for _ in range(2)]
-        a = b.new_operand(r.choice(NUMS), tuple(sizes), calm=True)
+        a = b.new_operand(r.choice(b.kinds(NUMS)), tuple(sizes), calm=True, coarse=True)
     else:  # the sums of a float matmul take no huge values (see reduce_sum)
         a = b.operand(
-            NUMS,
+            b.kinds(NUMS),
             lambda v: 1 <= v.rank <= 4,
             shape=lambda: b.rand_shape(r.randint(1, 3)),
             calm=True,
+            coarse=True,
         )
     other = b.pick(
         lambda v: (
             v.dtype == a.dtype
-            and not v.huge
+            and b.fits_flags(v, calm=True, coarse=True)
             and (s := matmul_shape(a.shape, v.shape)) is not None
             and b.fits(s)
         ),
@@ -339,16 +352,16 @@ def matmul(b: Builder, name: str) -> bool:
             shape = (k,)
         transposed = rank == 2 and shape != (k,) and r.random() < 0.4
         if transposed:
-            other = b.new_operand(a.dtype, (shape[1], shape[0]), weight=0.5, calm=True)
+            other = b.new_operand(a.dtype, (shape[1], shape[0]), weight=0.5, calm=True, coarse=True)
         else:
-            other = b.new_operand(a.dtype, shape, weight=0.5, calm=True)
+            other = b.new_operand(a.dtype, shape, weight=0.5, calm=True, coarse=True)
         out = matmul_shape(a.shape, shape)
     else:
         out = matmul_shape(a.shape, other.shape)
     assert out is not None
     rhs = f"{other.name}.T" if transposed else other.name
     expr = f"{a.name} @ {rhs}" if r.random() < 0.7 else f"matmul({a.name}, {rhs})"
-    b.emit(name, expr, [a, other], [(a.dtype, out)], exact=a.dtype in INTS)
+    b.emit(name, expr, [a, other], [(a.dtype, out)], exact=a.dtype in INTS + HALVES)
     return True
 
 
@@ -358,7 +371,7 @@ def matmul(b: Builder, name: str) -> bool:
 @register("arange")
 def arange(b: Builder, name: str) -> bool:
     r = b.rng
-    dtype = r.choice(("i64", "i64", "i32", "f32", "f64"))
+    dtype = r.choice(("i64", "i64", "i32", "f32", "f64") + (HALVES if b.half else ()))
     form = r.random()
     # with known bounds the optimizer folds it into a constant: native code sees it only
     # when its length is known at run time
@@ -390,7 +403,7 @@ def arange(b: Builder, name: str) -> bool:
 @register("full")
 def full(b: Builder, name: str) -> bool:
     r = b.rng
-    dtype = r.choice(ALL)
+    dtype = r.choice(b.kinds(ALL))
     shape = b.rand_shape()
     if b.use_batch and shape and shape[0].known and r.random() < 0.5:
         shape = (Dim(1, 0), *shape[1:])  # else it is folded into a constant, as arange

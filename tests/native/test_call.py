@@ -106,19 +106,34 @@ def test_concurrent_calls_with_different_dims(model) -> None:
     assert errors == []
 
 
-def test_load_is_native_by_default_and_falls_back_for_what_it_cannot_compile(tmp_path):
+def test_load_is_native_by_default_and_falls_back_for_what_it_cannot_compile(tmp_path, monkeypatch):
     import warnings
+
+    from mdl import driver
+    from mdl.backend.lower import UnsupportedOp
 
     (tmp_path / "m.mdl").write_text("model M(x: f32[B, 3]) -> f32[B, 3] {\n    x * 2.0\n}\n")
     model = mdl.load(str(tmp_path / "m.mdl"), weights={})
     assert model.backend == "native" and model._native is not None
-    (tmp_path / "h.mdl").write_text("model H(x: f16[B, 3]) -> f16[B, 3] {\n    x * 2.0\n}\n")
-    with pytest.warns(RuntimeWarning, match=r"f16.*reference interpreter"):
-        half = mdl.load(str(tmp_path / "h.mdl"), weights={})
-    assert half.backend == "ref"
-    x = np.ones((2, 3), np.float16)
-    np.testing.assert_array_equal(half(x), x * 2)
+    # every primitive and dtype compiles today: pretend a lowering is missing
+    real = driver.compile_native
+
+    def missing(graph, *args, **kwargs):
+        import mdl.backend.jit as jit
+
+        def refuse(*a, **k):
+            raise UnsupportedOp("mul", graph.nodes[0])
+
+        monkeypatch.setattr(jit, "NativeModel", refuse)
+        return real(graph, *args, **kwargs)
+
+    monkeypatch.setattr(driver, "compile_native", missing)
+    with pytest.warns(RuntimeWarning, match=r"cannot compile `mul`.*reference interpreter"):
+        fallback = mdl.load(str(tmp_path / "m.mdl"), weights={})
+    assert fallback.backend == "ref"
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(fallback(x), x * 2)
     with pytest.raises(mdl.MdlError) as e, warnings.catch_warnings():
         warnings.simplefilter("error")
-        mdl.load(str(tmp_path / "h.mdl"), weights={}, backend="native")
+        mdl.load(str(tmp_path / "m.mdl"), weights={}, backend="native")
     assert e.value.diagnostics[0].code == "E0801"

@@ -243,7 +243,15 @@ def _weights_layout(
     return bytes(blob), file, info
 
 
-_ST_DTYPES = {"f32": "F32", "f64": "F64", "i32": "I32", "i64": "I64", "bool": "BOOL"}
+_ST_DTYPES = {
+    "f32": "F32",
+    "f64": "F64",
+    "f16": "F16",
+    "bf16": "BF16",
+    "i32": "I32",
+    "i64": "I64",
+    "bool": "BOOL",
+}
 
 
 def _safetensors(params: list[tuple[ir.Buffer, bytes]]) -> tuple[bytes, dict[str, int]]:

@@ -29,6 +29,8 @@ C_DTYPES = {
     DType.I32: "MDLRT_I32",
     DType.I64: "MDLRT_I64",
     DType.BOOL: "MDLRT_BOOL",
+    DType.F16: "MDLRT_F16",
+    DType.BF16: "MDLRT_BF16",
 }
 C_TYPES = {
     DType.F32: "float",
@@ -36,6 +38,8 @@ C_TYPES = {
     DType.I32: "int32_t",
     DType.I64: "int64_t",
     DType.BOOL: "uint8_t (0 or 1)",
+    DType.F16: "uint16_t (IEEE half bits)",
+    DType.BF16: "uint16_t (bfloat16 bits: the high half of an f32)",
 }
 ROLES = {
     "input": "MDLRT_INPUT",
@@ -399,8 +403,12 @@ def header_source(
         "    MDL_ERR_NOMEM = 7,",
         "    MDL_ERR_BUSY = 8      /* the context is running in another thread */",
         "};",
-        "/* element types: f32 float, f64 double, i32 int32_t, i64 int64_t, bool 1 byte 0/1 */",
-        "enum mdl_dtype { MDL_F32 = 1, MDL_F64 = 2, MDL_I32 = 3, MDL_I64 = 4, MDL_BOOL = 5 };",
+        "/* element types: f32 float, f64 double, i32 int32_t, i64 int64_t, bool 1 byte 0/1,",
+        " * f16 and bf16 uint16_t bits (IEEE half; bfloat16, the high half of a float) */",
+        "enum mdl_dtype {",
+        "    MDL_F32 = 1, MDL_F64 = 2, MDL_I32 = 3, MDL_I64 = 4, MDL_BOOL = 5, MDL_F16 = 6,",
+        "    MDL_BF16 = 7",
+        "};",
         "#endif",
         "",
         f"typedef struct {prefix}_ctx {prefix}_ctx;",

@@ -23,12 +23,16 @@ import llvmlite.ir as ll
 
 from ..types import DType
 from . import loopir as ir
+from .emit_arith import float_divmod, int_divmod, int_pow
+from .emit_half import HALF_DTYPES, from_int, narrow, round_f32, round_f64, widen
+from .emit_half import constant as half_constant
 from .gemm import define_gemm
 from .parallel import MIN_LOOP_WORK, define_parallel_gemm, work_estimate
 from .pool import TASK, define_pool, define_ran_count
 
 I1 = ll.IntType(1)
 I8 = ll.IntType(8)
+I16 = ll.IntType(16)
 I32 = ll.IntType(32)
 I64 = ll.IntType(64)
 F32 = ll.FloatType()
@@ -39,8 +43,18 @@ VALUE_TYPES: dict[DType, ll.Type] = {
     DType.I32: I32,
     DType.I64: I64,
     DType.BOOL: I1,
+    # f16 and bf16 compute in f32 registers holding values of their dtype (emit_half.py)
+    DType.F16: F32,
+    DType.BF16: F32,
 }
-STORAGE_TYPES: dict[DType, ll.Type] = {**VALUE_TYPES, DType.BOOL: I8}
+STORAGE_TYPES: dict[DType, ll.Type] = {
+    **VALUE_TYPES,
+    DType.BOOL: I8,
+    DType.F16: I16,
+    DType.BF16: I16,
+}
+# f16/bf16 ops whose f32 result is already a value of the operands' dtype: no rounding
+_EXACT_IN_DTYPE = frozenset({"neg", "abs", "max", "min", "floor", "ceil"})
 ENTRY = "mdl_run"
 
 
@@ -252,8 +266,12 @@ class _Emitter:
                     self.loop(st, env)
                 case ir.Store():
                     ptr = self.b.gep(self.buffer(st.buf), [self.expr(st.index, env)])
-                    value = self.expr(st.value, env)
-                    if self.dtypes[st.buf] is DType.BOOL:
+                    dtype = self.dtypes[st.buf]
+                    if dtype in HALF_DTYPES:
+                        value = self.half_bits(st.value, env)
+                    else:
+                        value = self.expr(st.value, env)
+                    if dtype is DType.BOOL:
                         value = self.b.zext(value, I8)
                     self.b.store(value, ptr)
                 case ir.Local():
@@ -322,6 +340,8 @@ class _Emitter:
                 t = VALUE_TYPES[e.dtype]
                 if e.dtype is DType.BOOL:
                     return ll.Constant(I1, int(bool(e.value)))
+                if e.dtype in HALF_DTYPES:
+                    return half_constant(e.value, e.dtype)
                 if e.dtype.is_float:
                     return ll.Constant(t, float(e.value))
                 return ll.Constant(t, int(e.value))
@@ -331,16 +351,36 @@ class _Emitter:
                 return self.sym(e.name)
             case ir.Load():
                 v = b.load(b.gep(self.buffer(e.buf), [self.expr(e.index, env)]))
+                if e.dtype in HALF_DTYPES:
+                    return widen(b, v, e.dtype)
                 return b.icmp_unsigned("!=", v, ll.Constant(I8, 0)) if e.dtype is DType.BOOL else v
             case ir.Un():
-                return self.unary(e.op, self.expr(e.x, env), e.x.dtype)
+                return self.rounded(e, self.unary(e.op, self.expr(e.x, env), e.x.dtype))
             case ir.Bin():
-                return self.binary(e.op, self.expr(e.a, env), self.expr(e.b, env), e.a.dtype)
+                x, y = self.expr(e.a, env), self.expr(e.b, env)
+                return self.rounded(e, self.binary(e.op, x, y, e.a.dtype))
             case ir.Select():
                 return b.select(self.expr(e.cond, env), self.expr(e.a, env), self.expr(e.b, env))
             case ir.Cast():
                 return self.cast(self.expr(e.x, env), e.x.dtype, e.dtype)
         raise EmitError(f"unknown expression {e!r}")
+
+    def rounded(self, e: ir.Un | ir.Bin, value: Any) -> Any:
+        """An f16/bf16 result computed in f32, rounded to its dtype as the reference does."""
+        if e.dtype in HALF_DTYPES and e.op not in _EXACT_IN_DTYPE:
+            return round_f32(self.b, value, e.dtype)
+        return value
+
+    def half_bits(self, e: Any, env: dict[str, Any]) -> Any:
+        """The 16 bits to store for f16/bf16 expression `e`: copies move them unconverted
+        (as numpy's copies do, NaN payloads included)."""
+        match e:
+            case ir.Load():
+                return self.b.load(self.b.gep(self.buffer(e.buf), [self.expr(e.index, env)]))
+            case ir.Select():
+                cond = self.expr(e.cond, env)
+                return self.b.select(cond, self.half_bits(e.a, env), self.half_bits(e.b, env))
+        return narrow(self.b, self.expr(e, env), e.dtype)
 
     def intrinsic(self, name: str, t: ll.Type, args: list[Any]) -> Any:
         fn = self.m.declare_intrinsic(name, [t], ll.FunctionType(t, [t] * len(args)))
@@ -411,7 +451,7 @@ class _Emitter:
                     )
                     return b.select(keep_a, x, y)
                 case "floordiv" | "mod":
-                    return self.float_divmod(x, y, t)[0 if op == "floordiv" else 1]
+                    return float_divmod(b, x, y, t)[0 if op == "floordiv" else 1]
                 case "eq" | "lt" | "le" | "gt" | "ge":
                     return b.fcmp_ordered(
                         {"eq": "==", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[op], x, y
@@ -444,114 +484,22 @@ class _Emitter:
                     sym = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[op]
                     return b.icmp_signed(sym, x, y)
                 case "floordiv" | "mod" | "div":
-                    return self.int_divmod(x, y, t)[1 if op == "mod" else 0]
+                    return int_divmod(b, x, y, t)[1 if op == "mod" else 0]
                 case "pow":
-                    return b.call(self.int_pow(t), [x, y])
+                    return b.call(int_pow(self.m, self._decls, t), [x, y])
         raise EmitError(f"binary `{op}` on {dt}")
-
-    def float_divmod(self, a: Any, b_: Any, t: ll.Type) -> tuple[Any, Any]:
-        """numpy's npy_divmod: floor division and modulo with the sign of the divisor."""
-        b = self.b
-        zero = ll.Constant(t, 0.0)
-        mod = b.frem(a, b_)
-        div = b.fdiv(b.fsub(a, mod), b_)
-        adjust = b.and_(
-            b.fcmp_unordered("!=", mod, zero),
-            b.xor(b.fcmp_ordered("<", b_, zero), b.fcmp_ordered("<", mod, zero)),
-        )
-        mod = b.select(adjust, b.fadd(mod, b_), mod)
-        div = b.select(adjust, b.fsub(div, ll.Constant(t, 1.0)), div)
-        mod = b.select(
-            b.fcmp_ordered("==", mod, zero), self.intrinsic("llvm.copysign", t, [zero, b_]), mod
-        )
-        floordiv = self.intrinsic("llvm.floor", t, [div])
-        floordiv = b.select(
-            b.fcmp_ordered(">", b.fsub(div, floordiv), ll.Constant(t, 0.5)),
-            b.fadd(floordiv, ll.Constant(t, 1.0)),
-            floordiv,
-        )
-        floordiv = b.select(
-            b.fcmp_ordered("==", div, zero),
-            self.intrinsic("llvm.copysign", t, [zero, b.fdiv(a, b_)]),
-            floordiv,
-        )
-        by_zero = b.fcmp_ordered("==", b_, zero)
-        return b.select(by_zero, b.fdiv(a, b_), floordiv), b.select(by_zero, b.frem(a, b_), mod)
-
-    def int_divmod(self, a: Any, d: Any, t: ll.Type) -> tuple[Any, Any]:
-        """Python's // and % on ints, with x // 0 = x % 0 = 0 and no overflow trap."""
-        b = self.b
-        zero, one, minus_one = ll.Constant(t, 0), ll.Constant(t, 1), ll.Constant(t, -1)
-        unsafe = b.or_(b.icmp_signed("==", d, zero), b.icmp_signed("==", d, minus_one))
-        safe_d = b.select(unsafe, one, d)
-        q = b.sdiv(a, safe_d)
-        r = b.srem(a, safe_d)
-        adjust = b.and_(
-            b.icmp_signed("!=", r, zero),
-            b.xor(b.icmp_signed("<", r, zero), b.icmp_signed("<", d, zero)),
-        )
-        q = b.select(adjust, b.sub(q, one), q)
-        r = b.select(adjust, b.add(r, d), r)
-        is_zero = b.icmp_signed("==", d, zero)
-        q = b.select(is_zero, zero, b.select(b.icmp_signed("==", d, minus_one), b.sub(zero, a), q))
-        r = b.select(unsafe, zero, r)
-        return q, r
-
-    def int_pow(self, t: ll.Type) -> ll.Function:
-        """Integer power by squaring, wrapping; a negative exponent truncates toward zero."""
-        name = f"mdl_ipow_{t.width}"
-        if name in self._decls:
-            return self._decls[name]
-        fn = ll.Function(self.m, ll.FunctionType(t, [t, t]), name)
-        fn.linkage = "internal"
-        self._decls[name] = fn
-        base, exp = fn.args
-        b = ll.IRBuilder(fn.append_basic_block("entry"))
-        zero, one, minus_one = ll.Constant(t, 0), ll.Constant(t, 1), ll.Constant(t, -1)
-        neg_bb = fn.append_basic_block("negative")
-        pos_bb = fn.append_basic_block("loop_head")
-        b.cbranch(b.icmp_signed("<", exp, zero), neg_bb, pos_bb)
-        b.position_at_end(neg_bb)
-        # 1 ** -k = 1; (-1) ** -k = +-1; otherwise |1/x| < 1 truncates to 0 (0 ** -k too)
-        odd = b.icmp_unsigned("!=", b.and_(exp, one), zero)
-        b.ret(
-            b.select(
-                b.icmp_signed("==", base, one),
-                one,
-                b.select(b.icmp_signed("==", base, minus_one), b.select(odd, minus_one, one), zero),
-            )
-        )
-        entry_bb = pos_bb
-        b.position_at_end(entry_bb)
-        loop = fn.append_basic_block("loop")
-        done = fn.append_basic_block("done")
-        b.branch(loop)
-        b.position_at_end(loop)
-        acc = b.phi(t)
-        x = b.phi(t)
-        e = b.phi(t)
-        acc.add_incoming(one, entry_bb)
-        x.add_incoming(base, entry_bb)
-        e.add_incoming(exp, entry_bb)
-        bit = b.icmp_unsigned("!=", b.and_(e, one), zero)
-        acc2 = b.select(bit, b.mul(acc, x), acc)
-        x2 = b.mul(x, x)
-        e2 = b.lshr(e, one)
-        acc.add_incoming(acc2, loop)
-        x.add_incoming(x2, loop)
-        e.add_incoming(e2, loop)
-        b.cbranch(b.icmp_unsigned("!=", e2, zero), loop, done)
-        b.position_at_end(done)
-        result = b.phi(t)
-        result.add_incoming(acc2, loop)
-        b.ret(result)
-        return fn
 
     def cast(self, x: Any, src: DType, dst: DType) -> Any:
         b = self.b
         if src is dst:
             return x
         st, dt_ = VALUE_TYPES[src], VALUE_TYPES[dst]
+        if dst in HALF_DTYPES and src is not DType.BOOL:
+            if src.is_int:
+                return from_int(b, x, st.width, dst)
+            return round_f64(b, x, dst) if src is DType.F64 else round_f32(b, x, dst)
+        if src in HALF_DTYPES and dst is DType.F32:
+            return x
         if dst is DType.BOOL:
             if src.is_float:
                 return b.fcmp_unordered("!=", x, ll.Constant(st, 0.0))

@@ -14,6 +14,7 @@ from ..dims import Dim
 from ..graph import Graph, Node, Value
 from ..types import DType
 from . import loopir as ir
+from .epilogue import fuse_epilogues
 from .kernels import LOWERINGS, load_all
 
 
@@ -30,7 +31,10 @@ class UnsupportedDtype(Exception):
         self.dtype = dtype
 
 
-_NATIVE_DTYPES = frozenset({DType.F32, DType.F64, DType.I32, DType.I64, DType.BOOL})
+# f16 and bf16 are stored in 16 bits and computed in f32 registers (emit_half.py)
+_NATIVE_DTYPES = frozenset(
+    {DType.F16, DType.BF16, DType.F32, DType.F64, DType.I32, DType.I64, DType.BOOL}
+)
 
 
 class LowerCtx:
@@ -153,5 +157,7 @@ def lower(graph: Graph, fuse: bool = True) -> ir.Program:
                 ],
             )
             p.kernels.append(ir.Kernel(f"copy_{name}", body))
+    if fuse:
+        fuse_epilogues(p)  # bias / activation / residual tails into their product's kernel
     ir.verify(p)
     return p

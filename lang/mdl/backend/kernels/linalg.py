@@ -5,7 +5,8 @@ matrices, leading axes a batch that broadcasts; a 1-D left operand is a row
 vector and a 1-D right operand a column vector, their axis dropped from the
 result. Products accumulate in the operands' dtype, as the reference's
 np.matmul does (floats then agree within tolerance, since BLAS sums in another
-order; integers wrap and agree exactly).
+order; integers wrap and agree exactly); f16 and bf16 in f32, rounded once
+(kernels/half.py).
 
 Loop order: with a right matrix, `y[i, :] += a[i, k] * b[k, :]` for k in
 order, so the innermost loop runs along contiguous rows of `b` and `y` and
@@ -16,8 +17,10 @@ version: a packed, register-blocked GEMM replaces it for large products later.
 
 from __future__ import annotations
 
+from ...types import DType
 from .. import loopir as ir
 from . import lowering
+from .half import F32, HALF, f32_result, rounded_into, widened
 
 
 @lowering("matmul")
@@ -25,8 +28,21 @@ def lower_matmul(ctx, node) -> tuple[ir.Stmt, ...]:
     a, b = node.inputs
     (y,) = node.outputs
     a_shape, b_shape, y_shape = ctx.shape(a), ctx.shape(b), ctx.shape(y)
-    a_buf, b_buf, y_buf = ctx.buf(a), ctx.buf(b), ctx.buf(y)
-    dtype = y.type.dtype
+    if y.type.dtype in HALF:
+        # in f32, rounded once (the reference's compute dtype)
+        a_wide, a_copy = widened(ctx, a)
+        b_wide, b_copy = widened(ctx, b)
+        y_wide = f32_result(ctx, y)
+        product = _product(ctx, (a_wide, a_shape), (b_wide, b_shape), (y_wide, y_shape), F32)
+        return (*a_copy, *b_copy, *product, *rounded_into(ctx, y, y_wide))
+    return _product(
+        ctx, (ctx.buf(a), a_shape), (ctx.buf(b), b_shape), (ctx.buf(y), y_shape), y.type.dtype
+    )
+
+
+def _product(ctx, a_of, b_of, y_of, dtype: DType) -> tuple[ir.Stmt, ...]:
+    """`y = a @ b` on buffers given as (name, shape), all of `dtype`."""
+    (a_buf, a_shape), (b_buf, b_shape), (y_buf, y_shape) = a_of, b_of, y_of
     has_rows, has_cols = len(a_shape) >= 2, len(b_shape) >= 2
     n_batch = len(y_shape) - has_rows - has_cols
     inner = a_shape[-1]

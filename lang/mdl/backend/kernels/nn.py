@@ -22,6 +22,7 @@ from ...primitives.nn import Window, paddings, per_axis
 from ...types import DType
 from .. import loopir as ir
 from . import lowering
+from .half import f32_result, rounded_into, widened
 
 I64 = DType.I64
 
@@ -248,30 +249,40 @@ def lower_conv(ctx, node: Node) -> tuple[ir.Stmt, ...]:
             ir.Store(out_buf, ir.flat_index(out_shape, [batch, out_channel, *pos]), result),
         ]
 
-    if _gemm_friendly(x_shape, out_shape, win, dtype):
-        return _conv_as_gemm(ctx, node, win, groups)
+    if _gemm_friendly(x_shape, out_shape, win, acc_dtype):
+        if acc_dtype is dtype:
+            return _conv_as_gemm(ctx, node, win, groups, (x_buf, w_buf, out_buf), dtype)
+        # f16/bf16: the f32 kernel on widened copies, each result rounded once
+        x_wide, x_copy = widened(ctx, x)
+        w_wide, w_copy = widened(ctx, w)
+        out_wide = f32_result(ctx, out)
+        conv = _conv_as_gemm(ctx, node, win, groups, (x_wide, w_wide, out_wide), acc_dtype)
+        return (*x_copy, *w_copy, *conv, *rounded_into(ctx, out, out_wide))
     # groups outermost, so an output channel's group needs no division
     lead = [(n, ir.dim(x_shape[0])), (g, ir.idx(groups)), (oo, ir.dim(out_per_group))]
     return _windowed(ctx, node, win, lead, per_output)
 
 
 def _gemm_friendly(x_shape, out_shape, win: Window, dtype: DType) -> bool:
-    """1-D and 2-D float convs with known spatial sizes go through im2col and the GEMM kernel."""
+    """1-D and 2-D float convs with known spatial sizes go through im2col and the GEMM kernel
+    (`dtype`: the one they compute in)."""
     if len(x_shape) not in (3, 4) or dtype not in (DType.F32, DType.F64):
         return False
     dims = [*x_shape[1:], *out_shape[1:], *win.kernel]
     return all(Dim.of(d).is_const for d in dims)
 
 
-def _conv_as_gemm(ctx, node: Node, win: Window, groups: int) -> tuple[ir.Stmt, ...]:
+def _conv_as_gemm(
+    ctx, node: Node, win: Window, groups: int, bufs: tuple[str, str, str], dtype: DType
+) -> tuple[ir.Stmt, ...]:
     """y[n, group] = w[group] @ columns(x[n, group]): per batch entry and group, the input
     patches are gathered into a [C/groups * KH * KW, OH * OW] scratch matrix (zeros where the
     window hangs over the padding; loads clamped so they never leave the input), then one
-    GEMM. A 1x1, stride-1, unpadded conv multiplies the input directly."""
-    x, w = node.inputs
+    GEMM. A 1x1, stride-1, unpadded conv multiplies the input directly. `bufs`: the x, w
+    and output buffers (of the node's shapes), all of `dtype`."""
+    x, _ = node.inputs
     (out,) = node.outputs
     x_shape, out_shape = ctx.shape(x), ctx.shape(out)
-    dtype = x.type.dtype
     one_d = len(x_shape) == 3
     if one_d:  # a 1-D conv is a 2-D conv of height 1
         win = Window(
@@ -290,7 +301,7 @@ def _conv_as_gemm(ctx, node: Node, win: Window, groups: int) -> tuple[ir.Stmt, .
     kh, kw = (int(k) for k in win.kernel)
     cg, og = channels // groups, out_channels // groups
     depth, positions = cg * kh * kw, out_h * out_w
-    x_buf, w_buf, out_buf = ctx.buf(x), ctx.buf(w), ctx.buf(out)
+    x_buf, w_buf, out_buf = bufs
     n, g = ctx.fresh("n"), ctx.fresh("g")
     n_var, g_var = ir.Var(n), ir.Var(g)
     direct = (kh, kw) == (1, 1) and win.stride == (1, 1) and not any(win.pad_begin + win.pad_end)

@@ -1,6 +1,9 @@
 /* .npy files for the executable: read an input (format v1, v2 or v3,
  * little-endian, C order) and write an output (v1). Never unpickles: only
- * the plain numeric dtypes a model can take are recognised.
+ * the plain numeric dtypes a model can take are recognised. numpy has no
+ * bfloat16: np.save writes an ml_dtypes.bfloat16 array as 2-byte void ('<V2'),
+ * so a bf16 input is read from a 2-byte void array and a bf16 output written
+ * as one (np.load(path).view(ml_dtypes.bfloat16) gives it back).
  * Included into the generated model.c of an executable. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +28,10 @@ static const char *mdlrt_descr(int dtype) {
         return "<i4";
     case MDLRT_I64:
         return "<i8";
+    case MDLRT_F16:
+        return "<f2";
+    case MDLRT_BF16:
+        return "<V2";
     default:
         return "|b1";
     }
@@ -40,6 +47,10 @@ static const char *mdlrt_dtype_name(int dtype) {
         return "i32";
     case MDLRT_I64:
         return "i64";
+    case MDLRT_F16:
+        return "f16";
+    case MDLRT_BF16:
+        return "bf16";
     default:
         return "bool";
     }
@@ -53,6 +64,8 @@ static const char *mdlrt_descr_name(const char *d) {
         {"|u1", "uint8"},   {"<u2", "uint16"},  {"<u4", "uint32"},  {"<u8", "uint64"},
         {"|b1", "bool"},    {">f4", "big-endian float32"},          {">f8", "big-endian float64"},
         {">i4", "big-endian int32"},            {">i8", "big-endian int64"},
+        {"<V2", "2-byte void, as np.save writes bfloat16"},
+        {"|V2", "2-byte void, as np.save writes bfloat16"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (!strcmp(d, table[i][0])) return table[i][1];
@@ -177,7 +190,8 @@ static int mdlrt_npy_read(const char *path, const mdlrt_port *in, mdlrt_npy *h, 
     }
     const char *want = mdlrt_descr(in->dtype);
     if (strcmp(h->descr, want) != 0 &&
-        !(in->dtype == MDLRT_BOOL && !strcmp(h->descr, "<b1"))) {
+        !(in->dtype == MDLRT_BOOL && !strcmp(h->descr, "<b1")) &&
+        !(in->dtype == MDLRT_BF16 && !strcmp(h->descr, "|V2"))) {
         mdlrt_fail(err, "E0603: input `%s` (`%s`) has dtype %s (%s), expected %s (%s)", in->name,
                    path, mdlrt_descr_name(h->descr), h->descr, mdlrt_dtype_name(in->dtype), want);
         goto done;

@@ -58,6 +58,9 @@ static int mdlrt_itemsize(int dtype) {
         return 8;
     case MDLRT_BOOL:
         return 1;
+    case MDLRT_F16:
+    case MDLRT_BF16:
+        return 2;
     default:
         return 4;
     }

@@ -29,7 +29,16 @@ enum {
     MDLRT_ERR_BUSY = 8,
 };
 
-enum { MDLRT_F32 = 1, MDLRT_F64 = 2, MDLRT_I32 = 3, MDLRT_I64 = 4, MDLRT_BOOL = 5 };
+/* f16 and bf16 are stored as their 16 bits */
+enum {
+    MDLRT_F32 = 1,
+    MDLRT_F64 = 2,
+    MDLRT_I32 = 3,
+    MDLRT_I64 = 4,
+    MDLRT_BOOL = 5,
+    MDLRT_F16 = 6,
+    MDLRT_BF16 = 7
+};
 enum { MDLRT_INPUT, MDLRT_PARAM, MDLRT_CONST, MDLRT_OUTPUT, MDLRT_TEMP };
 
 #define MDLRT_ERROR_LEN 512
