@@ -1,6 +1,6 @@
 PY ?= python3
 
-.PHONY: help test lint fmt fuzz bench docs editors-test vsix
+.PHONY: help test lint fmt fuzz bench docs editors-test vsix onnx-suite
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' Makefile | sed 's/:.*##/\t/'
@@ -29,3 +29,6 @@ editors-test:  ## editor integrations: grammar, client, headless Neovim, vsix
 
 vsix:  ## build editors/vscode/mdl.vsix
 	cd editors/vscode && npm ci --no-audit --no-fund && npm run package
+
+onnx-suite:  ## the ONNX backend node suite through import, both backends -> docs/onnx-coverage.md
+	$(PY) tools/onnx_suite.py

@@ -32,8 +32,6 @@ exit status: 0 ok, 1 diagnostics or bad input, 2 usage error.
 `mdlc COMMAND --help` describes one command; `mdlc explain E0302` explains an error code.
 Colour: on a terminal unless NO_COLOR is set."""
 
-_NOT_YET = ("import", "export")
-
 
 def _define(text: str) -> tuple[str, int | float | bool]:
     """`-D NAME=VALUE` -> (name, value), parsed by the driver as `mdl.load(defines=...)` does."""
@@ -180,14 +178,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_defines(p)
 
-    p = command("import", "convert an ONNX model to .mdl + .safetensors (not implemented yet)")
-    p.add_argument("model", metavar="MODEL.onnx")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.mdl")
+    p = command("import", "convert an ONNX model to readable .mdl source + .safetensors weights")
+    p.add_argument("model", metavar="MODEL.onnx", help="the ONNX file (opset 13 or newer)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT.mdl",
+        help="the source to write; the weights go to OUT.safetensors beside it",
+    )
 
-    p = command("export", "write a model as ONNX (not implemented yet)")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--weights", required=True, metavar="W")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL.onnx")
+    p = command("export", "write a model and its weights as an ONNX file")
+    p.add_argument("file", metavar="FILE", help="the model's .mdl source")
+    p.add_argument("--weights", required=True, metavar="W", help=".safetensors or .npz weights")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.onnx", help="file to write")
+    _add_defines(p)
 
     p = command("verify", "compare the native backend with the reference on random inputs")
     p.add_argument("file", metavar="FILE")
@@ -351,10 +356,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # a value parser (-D) failed in an unexpected way
         return _internal_error(e, "", Console(sys.stdout, sys.stderr, os.environ))
     args.defines = dict(args.defines) if hasattr(args, "defines") else {}
-    if args.command in _NOT_YET:
-        print(f"mdlc {args.command}: error: not implemented yet", file=sys.stderr)
-        return EXIT_USAGE
-
     return run_command(args)
 
 

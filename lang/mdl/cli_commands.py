@@ -456,4 +456,5 @@ def summarize(array: Any) -> str:
 
 
 from .cli_build import cmd_build  # noqa: E402, F401  (the `build` command lives in its own module)
+from .cli_onnx import cmd_export, cmd_import  # noqa: E402, F401  (ONNX import and export)
 from .cli_verify import cmd_verify  # noqa: E402, F401  (the `verify` command lives in its own module)

@@ -7,7 +7,8 @@ has an explanation in `errors/<CODE>.md` (shipped in the package, printed by
 Ranges: E00xx source text and syntax, E01xx names and imports, E02xx dtypes
 and values, E03xx shapes, E04xx compile-time evaluation and declarations,
 E05xx weights files, E06xx inputs at run time, E07xx files and command line,
-E08xx the native backend, E09xx internal compiler errors.
+E08xx the native backend, E09xx internal compiler errors, E10xx ONNX import, E11xx
+ONNX export.
 """
 
 from __future__ import annotations
@@ -110,6 +111,24 @@ CODES: dict[str, str] = {
     "E0803": "cannot link the artifact",
     # E09xx: internal
     "E0901": "internal compiler error",
+    # E10xx: ONNX import
+    "E1001": "not an ONNX model",
+    "E1002": "unsafe external data",
+    "E1003": "invalid dims",
+    "E1004": "initializer data does not match its shape",
+    "E1005": "graph too deep or too large",
+    "E1006": "unsupported op",
+    "E1007": "unsupported attribute",
+    "E1008": "element type mdl does not support",
+    "E1009": "opset not supported",
+    "E1010": "shape not knowable at compile time",
+    "E1011": "invalid graph",
+    # E11xx: ONNX export
+    "E1101": "primitive cannot be exported to ONNX",
+    "E1102": "dimension not computable from the inputs",
+    "E1103": "output name clashes with an input or parameter",
+    "E1104": "exported with reduced precision",
+    "E1105": "the `onnx` package is not installed",
 }
 
 

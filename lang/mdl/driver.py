@@ -250,3 +250,19 @@ def compile_native(
                 )
             ]
         ) from None
+
+
+def import_onnx(model_path: str, out_mdl: str) -> list[Diagnostic]:
+    """ONNX -> readable mdl source at `out_mdl` and its weights beside it (`.safetensors`)."""
+    from .onnx_import import import_onnx as run_import
+
+    return run_import(model_path, out_mdl)
+
+
+def export_onnx(
+    path: str, weights: Any, out: str, defines: Mapping[str, Any] | None = None
+) -> list[Diagnostic]:
+    """A model and its weights -> an ONNX file that onnxruntime runs."""
+    from .onnx_export import export_onnx as run_export
+
+    return run_export(path, weights, out, defines)

@@ -208,19 +208,6 @@ def test_usage_errors_exit_2(mdlc, argv):
     assert "error:" in r.err
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ("import", "m.onnx", "-o", "m.mdl"),
-        ("export", "m.mdl", "--weights", "w.safetensors", "-o", "m.onnx"),
-    ],
-)
-def test_commands_not_implemented_yet_exit_2_with_one_line(mdlc, argv):
-    r = mdlc(*argv)
-    assert r.code == 2
-    assert r.err == f"mdlc {argv[0]}: error: not implemented yet\n"
-
-
 # --- the real program ----------------------------------------------------------------------
 
 

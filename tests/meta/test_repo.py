@@ -19,7 +19,18 @@ MAX_MODULE_LINES = 600
 )
 def test_ruff_lint_is_clean() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "lang", "lsp", "tests", "tools", "examples", "bench"],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "lang",
+            "lsp",
+            "tests",
+            "tools",
+            "examples",
+            "bench",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
