@@ -135,15 +135,17 @@ class Plan:
     budget: float
     min_runs: int
     max_runs: int = 200
+    settle: bool = False  # an untimed call before each timed one (see `measure`)
 
 
 def measure(plans: dict[str, Plan]) -> dict[str, Timing]:
     """Median wall time of each runner's call, timed in interleaved rounds.
 
-    Each round calls every runner that still wants runs once, so a change in the
-    machine's load (other processes on a shared machine) hits all runners alike and
-    the ratios stay fair. Two warm-up calls first, except for a call slower than a
-    second, which is its own warm-up (its time counts) so that slow runners finish.
+        Each round calls every runner that still wants runs once, so a change in the
+        machine's load (other processes on a shared machine) hits all runners alike and
+        the ratios stay fair (with several threads, each timed call follows an untimed one, so
+    that the previous runner's spinning workers have gone quiet). Two warm-up calls first, except for a call slower than a
+        second, which is its own warm-up (its time counts) so that slow runners finish.
     """
     times: dict[str, list[float]] = {}
     for name, plan in plans.items():
@@ -161,6 +163,11 @@ def measure(plans: dict[str, Plan]) -> dict[str, Timing]:
 
     while active := [name for name in plans if wants_more(name)]:
         for name in active:
+            if plans[name].settle:
+                # with several threads, the previous runner's idle workers may still be
+                # spinning on the cores (OpenMP's and onnxruntime's do, for a while): one
+                # untimed call lets them go quiet, so each runner is timed on its own
+                plans[name].call()
             t = time.perf_counter()
             plans[name].call()
             times[name].append(time.perf_counter() - t)
@@ -256,7 +263,9 @@ def bench_model(
                     if not case.errors[runner][1]:
                         continue  # a peer computing something else is not timed
                 slow = runner == "reference"
-                plans[runner] = Plan(call, budget=4.0 if slow else 2.0, min_runs=3 if slow else 5)
+                plans[runner] = Plan(
+                    call, budget=4.0 if slow else 2.0, min_runs=3 if slow else 5, settle=threads > 1
+                )
             case.times = measure(plans)
             for runner, t in case.times.items():
                 print(
@@ -455,13 +464,14 @@ def main() -> None:
         tmp = Path(tmp_name)
         os.environ["MDL_CACHE_DIR"] = str(tmp / "jit")  # empty: the first load compiles
         warm_up_compiler(tmp)
+        # first, while no peer's thread pool exists to share the cores with
+        overhead = per_call_overhead(tmp)
         cases: list[Case] = []
         compiles: dict[str, dict[str, float]] = {}
         for name in names:
             print(f"{name}:", flush=True)
             got, compiles[name] = bench_model(name, tmp, notes, args.threads)
             cases += got
-        overhead = per_call_overhead(tmp)
     text = report(cases, compiles, overhead, notes, command)
     print(text)
     out = args.out or (None if args.only else str(RESULTS / "models.md"))

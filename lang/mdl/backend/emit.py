@@ -143,6 +143,8 @@ class _Emitter:
         fn.attributes = _KernelAttributes()
         fn.attributes.add("nounwind")
         fn.attributes.add('"no-builtins"')
+        if ranged:  # called from the kernel and from the pool's task: one copy, not three
+            fn.attributes.add("noinline")
         first_buffer = 5 if ranged else 3
         for arg in fn.args[first_buffer:]:
             arg.add_attribute("noalias")
