@@ -34,12 +34,11 @@ from .gemm_tile import (
     define_tile,
     dtype_name,
     lane_mask,
-    loop,
     masked_load,
-    when,
 )
+from .irloops import loop, when
 
-# the packed B block, on the stack: it lives in L2 (1 MB per Zen 5 core) with room for A and C
+# the packed B block (malloc'd per packed call): it lives in L2 (1 MB per Zen 5 core) with room for A and C
 PACK_BYTES = 256 * 1024
 KC = 256  # rows of a B block: the MR x KC slice of A (8 KB in f32) stays in L1 (48 KB)
 PACK_MIN_ROWS = 32  # fewer rows reuse a packed block too little to pay for packing it

@@ -24,6 +24,8 @@ from typing import Any
 
 import llvmlite.ir as ll
 
+from .irloops import loop
+
 I8 = ll.IntType(8)
 I32 = ll.IntType(32)
 I64 = ll.IntType(64)
@@ -358,21 +360,16 @@ def _destroy(m: ll.Module, lib: _Libc) -> ll.Function:
     b.call(lib.unlock, [_opaque(b, pool, MUTEX)])
     threads = b.load(_field(b, pool, NTHREADS))
     tids = b.load(_field(b, pool, THREADS))
-    head = fn.append_basic_block("join")
-    body = fn.append_basic_block("join_one")
-    out = fn.append_basic_block("joined")
-    before = b.block
-    b.branch(head)
-    b.position_at_end(head)
-    w = b.phi(I64)
-    w.add_incoming(_c(1), before)
-    b.cbranch(b.icmp_signed("<", w, threads), body, out)
-    b.position_at_end(body)
-    b.call(lib.join, [b.load(b.gep(tids, [w])), ll.Constant(I8P.as_pointer(), None)])
-    nxt = b.add(w, _c(1))
-    w.add_incoming(nxt, body)
-    b.branch(head)
-    b.position_at_end(out)
+    loop(
+        fn,
+        b,
+        _c(1),
+        threads,
+        1,
+        lambda b, w: b.call(
+            lib.join, [b.load(b.gep(tids, [w])), ll.Constant(I8P.as_pointer(), None)]
+        ),
+    )
     b.call(lib.mutex_destroy, [_opaque(b, pool, MUTEX)])
     b.call(lib.cond_destroy, [_opaque(b, pool, WORK)])
     b.call(lib.cond_destroy, [_opaque(b, pool, DONE)])
