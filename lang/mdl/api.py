@@ -22,13 +22,14 @@ class Model:
         backend: str,
         cache: bool = True,
         threads: int | None = None,
+        fast_math: bool = False,
     ):
         assert front.graph is not None
         self.graph = front.graph
         self.weights = weights
         self.backend = backend
         self._native = (
-            driver.compile_native(self.graph, weights, cache, threads)
+            driver.compile_native(self.graph, weights, cache, threads, fast_math)
             if backend == "native"
             else None
         )
@@ -79,6 +80,7 @@ def load(
     defines: Mapping[str, Any] | None = None,
     cache: bool = True,
     threads: int | None = None,
+    fast_math: bool = False,
 ) -> Model:
     """Compile the model at `path` bound to `weights` (a file or a dict of arrays).
 
@@ -87,6 +89,9 @@ def load(
     native backend cannot compile (E0801; none today). defines: compile-time arguments. cache: keep compiled code on disk.
     threads: the native code's threads (default: MDL_NUM_THREADS, else every core this
     process may use); results are bit-identical whatever the count.
+    fast_math: let LLVM reorder float arithmetic (vectorized reductions, FMA contraction,
+    reciprocals; never assuming no NaN/Inf): faster, results no longer bit-equal to the
+    reference, still the same on any thread count. Native backend only.
     """
     if backend not in (None, "ref", "native"):
         raise MdlError([Diagnostic("E0704", f'unknown backend `{backend}`: use "native" or "ref"')])
@@ -115,9 +120,9 @@ def load(
             [Diagnostic("E0704", f"threads must be a positive integer, got {threads!r}")]
         )
     if backend is not None:
-        return Model(front, bound, backend, cache, threads)
+        return Model(front, bound, backend, cache, threads, fast_math)
     try:
-        return Model(front, bound, "native", cache, threads)
+        return Model(front, bound, "native", cache, threads, fast_math)
     except MdlError as e:
         if not all(d.code == "E0801" for d in e.diagnostics if d.is_error):
             raise

@@ -144,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="ref: the numpy reference interpreter (default); native: compiled code",
     )
     p.add_argument("-o", "--output", metavar="out.npz", help="save the outputs under their names")
+    p.add_argument(
+        "--fast-math",
+        action="store_true",
+        help="native code may reorder float arithmetic (faster; results differ from the "
+        "reference in the last bits; NaN and Inf still honoured)",
+    )
     _add_defines(p)
 
     p = command("build", "compile a model to an executable, shared library, object or IR")
@@ -176,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="embed: weights inside the artifact (default); sidecar: PREFIX.weights.safetensors "
         "beside it, memory-mapped and checked by SHA-256 when a context is created",
     )
+    p.add_argument(
+        "--fast-math",
+        action="store_true",
+        help="native code may reorder float arithmetic (faster; results differ from the "
+        "reference in the last bits; NaN and Inf still honoured)",
+    )
     _add_defines(p)
 
     p = command("import", "convert an ONNX model to readable .mdl source + .safetensors weights")
@@ -201,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=2, help="value of symbolic dims (default 2)")
     p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (default 1e-4)")
     p.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (default 1e-5)")
+    p.add_argument(
+        "--fast-math",
+        action="store_true",
+        help="native code may reorder float arithmetic (faster; results differ from the "
+        "reference in the last bits; NaN and Inf still honoured)",
+    )
     _add_defines(p)
 
     p = command("stats", "parameters, FLOPs and activation memory per layer instance")

@@ -55,6 +55,7 @@ def cmd_build(args: argparse.Namespace, console: Console) -> int:
                 cpu=cpu,
                 weights_mode=weights_mode,
                 source_name=os.path.basename(args.file),
+                fast_math=bool(getattr(args, "fast_math", False)),
             )
     except aot.UnknownCpu:
         raise UsageError(

@@ -299,7 +299,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         from .driver import compile_native
 
         with console.status("compiling"):
-            native = compile_native(graph, weights)
+            native = compile_native(graph, weights, fast_math=args.fast_math)
         outputs = native.run(inputs)
     else:
         with console.status("running the reference interpreter"):

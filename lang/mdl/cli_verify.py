@@ -85,7 +85,9 @@ def cmd_verify(args: argparse.Namespace, console: Console) -> int:
         return EXIT_ERROR
     try:
         with console.status("compiling"):
-            native = compile_native(graph, weights)
+            native = compile_native(
+                graph, weights, fast_math=bool(getattr(args, "fast_math", False))
+            )
         inputs = random_inputs(graph, args.seed, args.batch)
         with console.status("running both backends"):
             want = run_reference(graph, weights, inputs)

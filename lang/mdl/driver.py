@@ -221,14 +221,16 @@ def compile_native(
     weights: Mapping[str, np.ndarray],
     cache: bool = True,
     threads: int | None = None,
+    fast_math: bool = False,
 ) -> Any:
-    """The graph as machine code for this host (the JIT); MdlError E0801 for what it cannot do yet."""
+    """The graph as machine code for this host (the JIT); MdlError E0801 for what it cannot do
+    yet. `fast_math`: relaxed float semantics (backend/fastmath.py), off by default."""
     from .backend.jit import NativeModel
     from .backend.lower import UnsupportedDtype, UnsupportedOp
 
     optimized, weights = prepare_native(graph, weights)
     try:
-        return NativeModel(optimized, weights, cache=cache, threads=threads)
+        return NativeModel(optimized, weights, cache=cache, threads=threads, fast_math=fast_math)
     except UnsupportedOp as e:
         raise MdlError(
             [

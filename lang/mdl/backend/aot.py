@@ -125,6 +125,7 @@ def build(
     cpu: str | None = None,
     weights_mode: str = "embed",
     source_name: str = "",
+    fast_math: bool = False,
 ) -> list[Artifact]:
     """Write the artifact(s) for `graph` to `out`; returns what was written, main artifact first.
 
@@ -144,7 +145,14 @@ def build(
         _write(out, header_source(graph, info, prefix, source_name, __version__).encode())
         return [Artifact(out, "header")]
     tm = target_machine(cpu or default_cpu())
-    ir_text = str(emit(program, _llvm().get_process_triple(), vector_width(cpu or default_cpu())))
+    ir_text = str(
+        emit(
+            program,
+            _llvm().get_process_triple(),
+            vector_width(cpu or default_cpu()),
+            fast_math=fast_math,
+        )
+    )
     module = optimize(ir_text, tm)
     for name, suffix in (
         (ENTRY, ENTRY_SUFFIX),

@@ -26,6 +26,7 @@ from . import loopir as ir
 from .emit_arith import float_divmod, int_divmod, int_pow
 from .emit_half import HALF_DTYPES, from_int, narrow, round_f32, round_f64, widen
 from .emit_half import constant as half_constant
+from .fastmath import apply_fast_math
 from .gemm import define_gemm
 from .parallel import MIN_LOOP_WORK, define_parallel_gemm, work_estimate
 from .pool import TASK, define_pool, define_ran_count
@@ -70,8 +71,11 @@ class _KernelAttributes(ll.values.FunctionAttributes):
     _known = ll.values.FunctionAttributes._known | {'"no-builtins"'}
 
 
-def emit(program: ir.Program, triple: str = "", vector_width: int = 8) -> ll.Module:
-    """`vector_width`: f32 lanes of the target's vectors (8 for AVX2, 16 for AVX-512)."""
+def emit(
+    program: ir.Program, triple: str = "", vector_width: int = 8, fast_math: bool = False
+) -> ll.Module:
+    """`vector_width`: f32 lanes of the target's vectors (8 for AVX2, 16 for AVX-512);
+    `fast_math`: relaxed float semantics (fastmath.py), off by default."""
     m = ll.Module(name=program.name or "model")
     if triple:
         m.triple = triple
@@ -98,6 +102,8 @@ def emit(program: ir.Program, triple: str = "", vector_width: int = 8) -> ll.Mod
         b.ret(rc)
         b.position_at_end(cont)
     b.ret(ll.Constant(I32, 0))
+    if fast_math:
+        apply_fast_math(m)
     return m
 
 

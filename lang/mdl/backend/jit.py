@@ -140,13 +140,17 @@ class NativeModel:
         cache: bool = True,
         fuse: bool = True,
         threads: int | None = None,
+        fast_math: bool = False,
     ):
         self.graph = graph
+        self.fast_math = fast_math
         self.program = lower(graph, fuse=fuse)
         ir.verify(self.program)
         llvm = _llvm()
         self.tm = host_target_machine()  # the engine owns it: one per model
-        self.llvm_ir = str(emit(self.program, llvm.get_process_triple(), host_vector_width()))
+        self.llvm_ir = str(
+            emit(self.program, llvm.get_process_triple(), host_vector_width(), fast_math)
+        )
         folder = cache_dir() if cache else None
         path = folder / f"{cache_key(self.llvm_ir, self.tm)}.o" if folder else None
         cached = path.read_bytes() if path is not None and path.is_file() else None
