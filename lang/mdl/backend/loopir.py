@@ -316,6 +316,29 @@ def loop_nest(
     return body
 
 
+def flat_loop(
+    shape: Sequence[Dim], prefix: str, body_of: Any, parallel: bool = False
+) -> tuple[Stmt, ...]:
+    """One loop over every index of `shape` in row-major order, the indices recovered from
+    the loop variable by division: a parallel loop then splits over all of them (a
+    softmax's rows of one batch entry), not only over the outermost axis (the batch)."""
+    if len(shape) <= 1:
+        return loop_nest(shape, prefix, body_of, parallel)
+    total: Dim = Dim.of(1)
+    for d in shape:
+        total = total * Dim.of(d)
+    rest: Expr = Var(prefix)
+    prelude: list[Stmt] = []
+    names = [f"{prefix}_{k}" for k in range(len(shape))]
+    for k in range(len(shape) - 1, 0, -1):
+        prelude.append(Local(names[k], I64, Bin("mod", rest, dim(shape[k]), I64)))
+        prelude.append(Local(f"{prefix}_rest{k}", I64, Bin("floordiv", rest, dim(shape[k]), I64)))
+        rest = Var(f"{prefix}_rest{k}")
+    prelude.append(Local(names[0], I64, rest))
+    body = tuple(prelude) + tuple(body_of([Var(n) for n in names]))
+    return (For(prefix, idx(0), dim(total), body, parallel),)
+
+
 # ---------------------------------------------------------------- verify
 class LoopIRError(Exception):
     """The program breaks an invariant of the loop IR: an internal compiler error."""

@@ -1,9 +1,11 @@
-"""Lowering: `Graph` -> loop-IR `Program` (one kernel per graph node, no fusion yet).
+"""Lowering: `Graph` -> loop-IR `Program`: one kernel per graph node, or per fused group.
 
 Every graph value gets a dense row-major buffer: inputs, parameters and
 outputs are the caller's; constants are embedded; the rest are temporaries
 the runtime allocates. Each node's lowering comes from kernels/ (one function
-per op).
+per op). Fusion, decided here from the graph: element-wise chains into their
+consumer's loop (`fusion_plan`), softmax/norm-shaped regions into one row kernel
+(rowplan.py), then bias/activation tails into their GEMM (epilogue.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from ..types import DType
 from . import loopir as ir
 from .epilogue import fuse_epilogues
 from .kernels import LOWERINGS, load_all
+from .kernels.rows import lower_rows
+from .rowplan import RowPlan, plan_rows
 
 
 class UnsupportedOp(Exception):
@@ -67,13 +71,14 @@ class LowerCtx:
         return len(self.program.errors) - 1
 
 
-def fusion_plan(graph: Graph) -> dict[int, Node]:
+def fusion_plan(graph: Graph, rows: RowPlan | None = None) -> dict[int, Node]:
     """Element-wise nodes to compute inside their consumer instead of into a buffer.
 
     A node fuses when its one output has exactly one use, by an element-wise node of the
     same output shape (so no element is computed twice), and is not a model output.
     The fused value is converted to its dtype exactly as a store would, so fusion never
-    changes a result.
+    changes a result. Values inside a row region (`rows`) and the regions' sinks are left
+    to the row kernels.
     """
     from .kernels.elementwise import COMPUTE
 
@@ -85,6 +90,8 @@ def fusion_plan(graph: Graph) -> dict[int, Node]:
     fused: dict[int, Node] = {}
     for node in graph.nodes:
         if node.op not in COMPUTE or len(node.outputs) != 1:
+            continue
+        if rows is not None and (node.outputs[0].id in rows.inner or rows.region_of(node)):
             continue
         v = node.outputs[0]
         users = uses.get(v.id, [])
@@ -117,11 +124,14 @@ def lower(graph: Graph, fuse: bool = True) -> ir.Program:
         add(inp.value, f"in.{inp.name}", "input")
     for prm in graph.params:
         add(prm.value, f"param.{prm.path}", "param")
-    fused = fusion_plan(graph) if fuse else {}
+    rows = plan_rows(graph) if fuse else RowPlan({}, frozenset())
+    fused = fusion_plan(graph, rows) if fuse else {}
     ctx = LowerCtx(p, names, fused)
     for i, node in enumerate(graph.nodes):
         if node.outputs and node.outputs[0].id in fused:
             continue  # computed inside its consumer's loop
+        if node.outputs and node.outputs[0].id in rows.inner:
+            continue  # computed inside its region's row kernel
         for v in node.outputs:
             if v.type.dtype not in _NATIVE_DTYPES:
                 raise UnsupportedDtype(v.type.dtype)
@@ -133,11 +143,16 @@ def lower(graph: Graph, fuse: bool = True) -> ir.Program:
                 add(v, f"tmp.{v.id}", "temp")
         if node.op == "const":
             continue
+        region = rows.region_of(node)
         fn = LOWERINGS.get(node.op)
-        if fn is None:
+        if region is not None:
+            body = tuple(lower_rows(ctx, region))
+        elif fn is None:
             raise UnsupportedOp(node.op, node)
-        body = tuple(fn(ctx, node))
-        where = f"{node.scope}/{node.op}_{i}" if node.scope else f"{node.op}_{i}"
+        else:
+            body = tuple(fn(ctx, node))
+        kind = "rows" if region is not None else node.op
+        where = f"{node.scope}/{kind}_{i}" if node.scope else f"{kind}_{i}"
         p.kernels.append(ir.Kernel(where, body))
     # an output that is directly an input, a parameter or a constant: copy it
     for name, v in graph.outputs:

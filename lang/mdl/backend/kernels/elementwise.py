@@ -48,7 +48,7 @@ def _convert(e: ir.Expr, dtype: DType) -> ir.Expr:
     return e if e.dtype is dtype else ir.Cast(e, dtype)
 
 
-def _operand(ctx, v: Value, out_shape: tuple[Dim, ...], out_vars: Sequence[ir.Expr]) -> ir.Expr:
+def operand(ctx, v: Value, out_shape: tuple[Dim, ...], out_vars: Sequence[ir.Expr]) -> ir.Expr:
     """Operand `v` at the broadcast index of `out_vars`: a load, or, when its producer is
     fused into this kernel, the producer's own expression at that index."""
     shape = ctx.shape(v)
@@ -64,7 +64,7 @@ def value_at(ctx, node: Node, ix: Sequence[ir.Expr]) -> ir.Expr:
     out = node.outputs[0]
     shape = ctx.shape(out)
     compute = COMPUTE[node.op](node)
-    value = compute([_operand(ctx, v, shape, ix) for v in node.inputs])
+    value = compute([operand(ctx, v, shape, ix) for v in node.inputs])
     return _convert(value, out.type.dtype)
 
 

@@ -13,6 +13,7 @@ is the reference's E0313 error.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -78,9 +79,46 @@ def _input_indices(
     return indices
 
 
-def _axes(node, rank: int) -> tuple[int, ...]:
+@dataclass(frozen=True)
+class Fold:
+    """How a reduction folds elements into its accumulator: shared by the reduction
+    kernels below and by the row kernels (rows.py), so a fused softmax or layer norm
+    folds exactly as the separate reduction would."""
+
+    op: str  # reduce_sum, ...
+    dtype: DType  # of the input and the result
+    acc_dtype: DType
+    count: Dim  # elements folded per result (the mean's divisor)
+
+    def initial(self) -> ir.Const:
+        return _initial(self.op, self.acc_dtype)
+
+    def step(self, acc: ir.Expr, value: ir.Expr) -> ir.Expr:
+        """acc folded with one more element `value` (in the input's dtype)."""
+        return ir.Bin(_FOLD[self.op], acc, _cast(value, self.acc_dtype), self.acc_dtype)
+
+    def result(self, acc: ir.Expr) -> ir.Expr:
+        """The reduction's value (in its dtype) from the final accumulator."""
+        if self.op != "reduce_mean":
+            return _cast(acc, self.dtype)
+        mean = ir.Bin("div", acc, ir.Cast(ir.dim(self.count), F64), F64)  # 0/0: nan when empty
+        return _cast(mean, self.dtype)
+
+
+REDUCTIONS = frozenset(_FOLD)
+
+
+def fold_of(op: str, dtype: DType, reduced: Sequence[Dim]) -> Fold:
+    count: Dim = Dim.of(1)
+    for d in reduced:
+        count = count * Dim.of(d)
+    return Fold(op, dtype, _accumulator_dtype(op, dtype), count)
+
+
+def reduced_axes(node, rank: int) -> tuple[int, ...]:
+    """The sorted axes a reduction node reduces."""
     axes = node.attrs.get("axes")
-    return tuple(range(rank)) if axes is None else tuple(sorted(axes))
+    return tuple(range(rank)) if axes is None else tuple(sorted(a % rank for a in axes))
 
 
 @lowering("reduce_sum", "reduce_mean", "reduce_prod", "reduce_max", "reduce_min")
@@ -90,35 +128,24 @@ def lower_reduce(ctx, node) -> tuple[ir.Stmt, ...]:
     x_shape, y_shape = ctx.shape(x), ctx.shape(y)
     x_buf, y_buf = ctx.buf(x), ctx.buf(y)
     dtype = x.type.dtype
-    axes = _axes(node, len(x_shape))
+    axes = reduced_axes(node, len(x_shape))
     keep = bool(node.attrs.get("keep", False))
-    acc_dtype = _accumulator_dtype(node.op, dtype)
-    acc = ctx.fresh("acc")
-    acc_var = ir.Var(acc, acc_dtype)
-    fold = _FOLD[node.op]
     red_shape = [x_shape[a] for a in axes]
-
-    def result() -> ir.Expr:
-        if node.op != "reduce_mean":
-            return _cast(acc_var, dtype)
-        count: Dim = Dim.of(1)
-        for d in red_shape:
-            count = count * d
-        mean = ir.Bin("div", acc_var, ir.Cast(ir.dim(count), F64), F64)  # 0/0 is nan when empty
-        return _cast(mean, dtype)
+    fold = fold_of(node.op, dtype, red_shape)
+    acc = ctx.fresh("acc")
+    acc_var = ir.Var(acc, fold.acc_dtype)
 
     def per_output(out_vars: list[ir.Expr]) -> list[ir.Stmt]:
         def per_element(red_vars: list[ir.Expr]) -> list[ir.Stmt]:
             index = ir.flat_index(
                 x_shape, _input_indices(len(x_shape), axes, keep, out_vars, red_vars)
             )
-            value = _cast(ir.Load(x_buf, index, dtype), acc_dtype)
-            return [ir.Assign(acc, ir.Bin(fold, acc_var, value, acc_dtype))]
+            return [ir.Assign(acc, fold.step(acc_var, ir.Load(x_buf, index, dtype)))]
 
         return [
-            ir.Local(acc, acc_dtype, _initial(node.op, acc_dtype)),
+            ir.Local(acc, fold.acc_dtype, fold.initial()),
             *ir.loop_nest(red_shape, ctx.fresh("r"), per_element),
-            ir.Store(y_buf, ir.flat_index(y_shape, out_vars), result()),
+            ir.Store(y_buf, ir.flat_index(y_shape, out_vars), fold.result(acc_var)),
         ]
 
     return ir.loop_nest(y_shape, ctx.fresh("o"), per_output, parallel=True)
