@@ -100,6 +100,7 @@ CODES: dict[str, str] = {
     "E0606": "index input out of its declared range",
     "E0607": "index out of range at run time",
     "E0608": "input is not a valid array",
+    "E0609": "out of memory at run time",
     # E07xx: files and the command line
     "E0701": "cannot read file",
     "E0702": "cannot write file",

@@ -244,8 +244,11 @@ model M(x: f32[B, 4, 9, 7], w: f32[6, 2, 3, 3], v: f32[8, 4, 1, 1]) -> (a: f32[B
     program = lower(driver.compile_model(str(path)).graph)
     loopir.verify(program)
     strided, pointwise = (repr(k.body) for k in program.kernels)
-    assert "Gemm(" in strided and "scratch." in strided
-    assert "Gemm(" in pointwise and "scratch." not in pointwise  # 1x1: the input is the matrix
+    assert "Gemm(" in strided and "im2col." in strided
+    assert "Gemm(" in pointwise and "im2col." not in pointwise  # 1x1: the input is the matrix
+    # the im2col matrix is per thread (outside the arena), the size of one batch entry's
+    assert [(b.role, tuple(map(int, b.shape))) for b in program.chunks] == [("chunk", (18, 25))]
+    assert not [b for b in program.buffers if b.role == "temp"]
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 4, 9, 7)).astype(np.float32)
     w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)

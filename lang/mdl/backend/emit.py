@@ -21,6 +21,7 @@ from typing import Any
 
 import llvmlite.ir as ll
 
+from ..dims import Dim
 from ..types import DType
 from . import loopir as ir
 from .emit_arith import float_divmod, int_divmod, int_pow
@@ -113,7 +114,8 @@ class _Emitter:
         self.p = program
         self.width = width
         self.index = {b.name: i for i, b in enumerate(program.buffers)}
-        self.dtypes = {b.name: b.dtype for b in program.buffers}
+        self.dtypes = {b.name: b.dtype for b in program.buffers + program.chunks}
+        self.chunks = {b.name: b for b in program.chunks}
         self.sym_index = {s: i for i, s in enumerate(program.symbols)}
         self._decls: dict[str, ll.Function] = {}
         self.pool = define_pool(module)
@@ -133,7 +135,7 @@ class _Emitter:
             for j, st in enumerate(k.body)
             if isinstance(st, ir.For) and st.parallel
         }
-        used = ir.used_buffers(k.body)
+        used = [n for n in ir.used_buffers(k.body) if n not in self.chunks]
         return self._function(f"k{number}", k.body, used), used
 
     def _function(
@@ -175,8 +177,13 @@ class _Emitter:
         entry: it unpacks [syms, status, buffers...] and runs `name`; a failure only sets
         `status` (the kernel then reruns the loop alone, so the error reported is the one
         a serial run meets first)."""
-        used = ir.used_buffers((st,))
-        body = self._function(name, (st,), used, ranged=True)
+        everything = ir.used_buffers((st,))
+        chunks = [n for n in everything if n in self.chunks]
+        used = [n for n in everything if n not in self.chunks]
+        inner = f"{name}_body" if chunks else name
+        body = self._function(inner, (st,), used + chunks, ranged=True)
+        if chunks:
+            body = self._with_chunks(body, name, used, chunks)
         task = ll.Function(self.m, TASK, f"{name}_task")
         task.linkage = "internal"
         raw, begin, end = task.args
@@ -195,6 +202,46 @@ class _Emitter:
             b.store_atomic(ll.Constant(I32, 1), status, "monotonic", 4)
         b.ret_void()
         return body, task, used
+
+    def _with_chunks(
+        self, inner: ll.Function, name: str, used: list[str], chunks: list[str]
+    ) -> ll.Function:
+        """`name`: the loop function `inner` with its chunk buffers from malloc (64-byte
+        aligned), freed after; when malloc fails, the program's out-of-memory `Fail`."""
+        params = [a.type for a in inner.args[: 5 + len(used)]]
+        fn = ll.Function(self.m, ll.FunctionType(I32, params), name)
+        fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        fn.attributes.add("noinline")
+        b = ll.IRBuilder(fn.append_basic_block("entry"))
+        i8p = I8.as_pointer()
+        malloc = self.m.globals.get("malloc") or ll.Function(
+            self.m, ll.FunctionType(i8p, [I64]), "malloc"
+        )
+        free = self.m.globals.get("free") or ll.Function(
+            self.m, ll.FunctionType(ll.VoidType(), [i8p]), "free"
+        )
+        raws, ptrs = [], []
+        for c in chunks:
+            buf = self.chunks[c]
+            count = 1
+            for d in buf.shape:
+                count *= int(Dim.of(d))
+            size = max(count, 1) * buf.dtype.itemsize + 64
+            raw = b.call(malloc, [ll.Constant(I64, size)])
+            with b.if_then(b.icmp_unsigned("==", raw, ll.Constant(i8p, None)), likely=False):
+                for earlier in raws:
+                    b.call(free, [earlier])
+                b.store(ll.Constant(I64, size), fn.args[1])
+                b.ret(ll.Constant(I32, self.p.oom_error + 1))
+            raws.append(raw)
+            at = b.and_(b.add(b.ptrtoint(raw, I64), ll.Constant(I64, 63)), ll.Constant(I64, -64))
+            ptrs.append(b.inttoptr(at, STORAGE_TYPES[buf.dtype].as_pointer()))
+        rc = b.call(inner, [*fn.args, *ptrs])
+        for raw in raws:
+            b.call(free, [raw])
+        b.ret(rc)
+        return fn
 
     def dispatch(self, st: ir.For, env: dict[str, Any]) -> None:
         """Run an outlined loop: across the pool when it is worth it, else alone."""

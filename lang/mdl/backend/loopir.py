@@ -209,7 +209,7 @@ class Buffer:
     name: str
     dtype: DType
     shape: tuple[Dim, ...]
-    role: str  # input, param, output, temp, const
+    role: str  # input, param, output, temp, const; chunk (in Program.chunks)
     data: Any = None  # the array of a const buffer
 
 
@@ -224,6 +224,13 @@ class Program:
     errors: list[str] = field(
         default_factory=list
     )  # messages of `Fail` codes (with {0}, {1} for values)
+    # Scratch private to one run of a parallel loop's body over its share of iterations
+    # (one per thread, not one per iteration, as an im2col matrix): allocated by the
+    # outlined loop function itself, so not in `buffers` and not in the arena. Shapes are
+    # constant; used only inside top-level parallel loops; `oom_error` is the `Fail` code
+    # the loop returns when it cannot get the memory.
+    chunks: list[Buffer] = field(default_factory=list)
+    oom_error: int = -1
 
     def buffer(self, name: str) -> Buffer:
         for b in self.buffers:
@@ -345,10 +352,16 @@ class LoopIRError(Exception):
 
 
 def verify(p: Program) -> None:
-    names = [b.name for b in p.buffers]
+    names = [b.name for b in p.buffers + p.chunks]
     if len(set(names)) != len(names):
         raise LoopIRError("buffer names are not unique")
-    bufs = {b.name: b for b in p.buffers}
+    bufs = {b.name: b for b in p.buffers + p.chunks}
+    chunks = {b.name for b in p.chunks}
+    for b in p.chunks:
+        if b.role != "chunk" or not all(Dim.of(d).is_const for d in b.shape):
+            raise LoopIRError(f"chunk buffer {b.name}: role {b.role}, shape {b.shape}")
+    if p.chunks and not 0 <= p.oom_error < len(p.errors):
+        raise LoopIRError("chunk buffers without an out-of-memory error")
     syms = set(p.symbols)
     for k in p.kernels:
         _verify_stmts(k.body, bufs, syms, {}, k.name, len(p.errors))
@@ -356,6 +369,8 @@ def verify(p: Program) -> None:
             if isinstance(st, For) and st.parallel:
                 # outlined into a function of its own: it may use only its own names
                 _verify_stmts((st,), bufs, syms, {}, f"{k.name} (parallel loop)", len(p.errors))
+            elif chunks & set(used_buffers((st,))):
+                raise LoopIRError(f"{k.name}: chunk buffer used outside a parallel loop")
 
 
 def _no_nested_parallel(stmts: Sequence[Stmt], where: str) -> None:

@@ -65,6 +65,16 @@ class LowerCtx:
         self.program.buffers.append(ir.Buffer(name, dtype, tuple(Dim.of(d) for d in shape), "temp"))
         return name
 
+    def chunk(self, dtype: DType, shape: tuple[Dim, ...], prefix: str = "chunk") -> str:
+        """Scratch of a parallel loop's body, one per thread (loopir.Program.chunks)."""
+        name = f"{prefix}.{next(self._counter)}"
+        self.program.chunks.append(ir.Buffer(name, dtype, tuple(Dim.of(d) for d in shape), "chunk"))
+        if self.program.oom_error < 0:
+            self.program.oom_error = self.error(
+                "out of memory: {0} bytes of scratch for a parallel loop", "E0609"
+            )
+        return name
+
     def error(self, message: str, code: str = "E0607") -> int:
         """Register a run-time error message; `{0}`, `{1}` stand for the `Fail` values."""
         self.program.errors.append(f"{code}: {message}")

@@ -316,10 +316,10 @@ def _conv_as_gemm(
         )
         gather: list[ir.Stmt] = []
     else:
-        # one scratch matrix per batch entry, so that entries can run on different threads
+        # one scratch matrix per thread, reused by its batch entries while in its cache
         cols, cols_off, ldb = (
-            ctx.temp(dtype, (Dim.of(x_shape[0]), Dim.of(depth), Dim.of(positions))),
-            ir.mul(n_var, ir.idx(depth * positions)),
+            ctx.chunk(dtype, (Dim.of(depth), Dim.of(positions)), "im2col"),
+            ir.idx(0),
             ir.idx(positions),
         )
         gather = [

@@ -530,9 +530,11 @@ static int mdlrt_run_locked(mdlrt_ctx *c, const void *const *inputs,
     int64_t info[MDLRT_ERRINFO] = {0};
     int32_t code = m->entry(c->syms, c->bufs, info, c->pool);
     if (code) {
-        if (code > 0 && code <= m->num_errors)
+        if (code > 0 && code <= m->num_errors) {
             mdlrt_format(c->error, MDLRT_ERROR_LEN, m->errors[code - 1], info);
-        else
+            /* a parallel loop could not allocate its scratch */
+            if (strncmp(m->errors[code - 1], "E0609", 5) == 0) return MDLRT_ERR_NOMEM;
+        } else
             mdlrt_fail(c->error, "E0901: the model failed with unknown code %d", (int)code);
         return MDLRT_ERR_RUN;
     }

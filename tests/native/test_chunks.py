@@ -1,0 +1,101 @@
+"""Per-thread scratch (loopir `Program.chunks`, the im2col matrix of a conv): allocated by
+each parallel loop function for its share of iterations, outside the arena; a failed
+allocation is E0609 with the size, not a crash, in the JIT and in an executable."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mdl
+from mdl import driver
+from mdl.backend import aot
+from mdl.backend.lower import lower
+from mdl.backend.memplan import plan_memory
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# 64 channels, 3x3 over 512 x 512: one im2col matrix is 576 x 262144 f32 = 604 MB
+BIG_CONV = """
+model Big(x: f32[B, 64, 512, 512]) -> f32[B, 1, 512, 512] {
+    param w: f32[1, 64, 3, 3] = ones
+    return conv(x, w, padding=1)
+}
+"""
+
+
+def test_resnet_arena_no_longer_holds_a_matrix_per_image():
+    graph = driver.compile_model(str(ROOT / "examples/resnet20.mdl")).graph
+    program = lower(graph)
+    assert program.chunks and {b.role for b in program.chunks} == {"chunk"}
+    plan = plan_memory(program)
+    per_image = plan.layout({"B": 2})[1] - plan.layout({"B": 1})[1]
+    # activations only: 16 x 32 x 32 f32 = 64 KB per buffer, a few of them live at once
+    # (the im2col matrix alone was 576 KB per image)
+    assert per_image < 512 * 1024, per_image
+
+
+def _limited(limit_bytes: int):
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+    return apply
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or aot.shutil.which("cc") is None, reason="needs Linux and cc"
+)
+def test_exe_reports_out_of_memory_for_scratch(tmp_path):
+    (tmp_path / "big.mdl").write_text(BIG_CONV)
+    graph = driver.compile_model(str(tmp_path / "big.mdl")).graph
+    exe = tmp_path / "big"
+    driver.build_artifact(graph, {"w": np.ones((1, 64, 3, 3), np.float32)}, str(exe))
+    x = np.zeros((1, 64, 512, 512), np.float32)
+    x[0, :, 0, 0] = 1.0
+    np.save(tmp_path / "x.npy", x)
+    env = {"MDL_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [str(exe), "--out", str(tmp_path), str(tmp_path / "x.npy")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        preexec_fn=_limited(400 << 20),
+    )
+    assert done.returncode == 1, done.stderr
+    assert "error[E0609]: out of memory: 603979840 bytes of scratch" in done.stderr
+    assert not (tmp_path / "output.npy").exists()
+    # with the memory it needs, the same executable runs
+    done = subprocess.run(
+        [str(exe), "--out", str(tmp_path), str(tmp_path / "x.npy")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    y = np.load(tmp_path / "output.npy")
+    assert y[0, 0, 0, 0] == 64.0 and y[0, 0, 1, 1] == 64.0 and y[0, 0, 2, 2] == 0.0
+
+
+def test_scratch_is_per_thread_and_bit_identical(tmp_path):
+    # more batch entries than threads: each thread reuses its one matrix
+    src = "import nn\n\nmodel C(x: f32[B, 3, 13, 11]) -> f32[B, 8, 13, 11] {\n"
+    src += "    let c = nn.Conv2d[3, 8, 3, padding=1]\n    return nn.relu(c(x))\n}\n"
+    (tmp_path / "c.mdl").write_text(src)
+    graph = driver.compile_model(str(tmp_path / "c.mdl")).graph
+    w = driver.init_weights(graph, seed=1, random=True)
+    ref = mdl.load(str(tmp_path / "c.mdl"), weights=w, backend="ref")
+    one, two = (
+        mdl.load(str(tmp_path / "c.mdl"), weights=w, backend="native", threads=t) for t in (1, 2)
+    )
+    x = np.random.default_rng(0).standard_normal((300, 3, 13, 11)).astype(np.float32)
+    a, b = one(x), two(x)
+    assert a.tobytes() == b.tobytes()
+    assert min(two._native.tasks_run()) > 0
+    np.testing.assert_allclose(a, ref(x), rtol=1e-5, atol=1e-6)
