@@ -263,6 +263,33 @@ def reduction(b: Builder, name: str) -> bool:
     return True
 
 
+@register("rows")
+def row_region(b: Builder, name: str) -> bool:
+    """A softmax, log-softmax or norm over random axes: what the native backend lowers as
+    one row kernel (backend/rowplan.py), with its reductions, row values and row scalars."""
+    r = b.rng
+    x = b.operand(
+        FLOATS, lambda v: v.rank >= 1, calm=True, shape=lambda: b.rand_shape(r.randint(1, 3))
+    )
+    axes = sorted(r.sample(range(x.rank), r.randint(1, min(2, x.rank))))
+    axis = axis_text(b, axes[0], x.rank) if len(axes) == 1 else f"[{', '.join(map(str, axes))}]"
+    v, k = x.name, f"axis={axis}, keep=true"
+    match r.randrange(4):
+        case 0:  # softmax
+            e = f"exp({v} - max({v}, {k}))"
+            expr = f"{e} / sum({e}, {k})"
+        case 1:  # log-softmax
+            shifted = f"({v} - max({v}, {k}))"
+            expr = f"{shifted} - log(sum(exp({shifted}), {k}))"
+        case 2:  # layer norm without the affine part
+            c = f"({v} - mean({v}, {k}))"
+            expr = f"{c} * rsqrt(mean({c} * {c}, {k}) + 1e-5)"
+        case _:  # RMS norm with a scale
+            expr = f"{v} * rsqrt(mean({v} * {v}, {k}) + 1e-6) * 1.5"
+    b.emit(name, expr, [x], [(x.dtype, x.shape)], exact=False)
+    return True
+
+
 @register("argmax", "argmin")
 def arg_reduction(b: Builder, name: str) -> bool:
     r = b.rng
