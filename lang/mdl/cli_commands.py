@@ -241,6 +241,11 @@ def cmd_stats(args: argparse.Namespace, console: Console) -> int:
             f"(peak; {human_bytes(plan.unshared_bytes(env))} without reuse)\n"
             f"  arena bytes = {plan.formula()}\n"
         )
+        if plan.per_thread:
+            console.out.write(
+                f"native scratch per thread: {human_bytes(plan.per_thread)} "
+                "(im2col matrices, outside the arena)\n"
+            )
     return EXIT_OK
 
 

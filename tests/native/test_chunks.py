@@ -38,6 +38,16 @@ def test_resnet_arena_no_longer_holds_a_matrix_per_image():
     # activations only: 16 x 32 x 32 f32 = 64 KB per buffer, a few of them live at once
     # (the im2col matrix alone was 576 KB per image)
     assert per_image < 512 * 1024, per_image
+    # the first stage's 3x3 convs: 16 * 9 rows by 32 * 32 positions of f32, + 64 to align
+    assert plan.per_thread == 144 * 1024 * 4 + 64
+
+
+def test_stats_reports_the_scratch_per_thread(capsys):
+    from mdl.cli import main
+
+    assert main(["stats", str(ROOT / "examples/resnet20.mdl")]) == 0
+    out = capsys.readouterr().out
+    assert "native scratch per thread: 576.1 KiB (im2col matrices, outside the arena)" in out
 
 
 def _limited(limit_bytes: int):

@@ -28,6 +28,9 @@ class MemoryPlan:
     slots: tuple[tuple[str, ...], ...]  # the temporaries of each slot, in order of first use
     sizes: Mapping[str, Dim]  # bytes of each temporary
     slot_of: Mapping[str, int]
+    # bytes each thread mallocs for the chunk buffers (per-thread scratch) of the parallel
+    # loop that needs the most; loops run one after another (not in the arena)
+    per_thread: int = 0
 
     def layout(self, env: Mapping[str, int]) -> tuple[dict[str, int], int]:
         """Byte offsets of the temporaries and the arena's size for these dims."""
@@ -119,4 +122,16 @@ def plan_memory(program: ir.Program) -> MemoryPlan:
         slot_end[s] = last
         slot_size[s] = max(slot_size[s], need)
         slot_of[name] = s
-    return MemoryPlan(tuple(tuple(m) for m in slots), sizes, slot_of)
+    return MemoryPlan(tuple(tuple(m) for m in slots), sizes, slot_of, _per_thread(program))
+
+
+def _per_thread(program: ir.Program) -> int:
+    """What the largest parallel loop mallocs per thread (as emit.py allocates it)."""
+    chunks = {b.name: b for b in program.chunks}
+    most = 0
+    for k in program.kernels:
+        for st in k.body:
+            names = [n for n in ir.used_buffers((st,)) if n in chunks]
+            total = sum(int(buffer_bytes(chunks[n]).evaluate({})) + 64 for n in names)
+            most = max(most, total)
+    return most
