@@ -2,7 +2,10 @@
 
 Targets from issue 2: `mdlc check` of a 1,000-line file under 500 ms including
 start-up; `mdlc --help` under 0.3 s. Runs each command as a user would (a new
-process each time) and reports medians. Results: bench/results/frontend.md.
+process each time) and reports medians. Every `mdlc check` is cold: it runs with
+an empty cache folder of its own (XDG_CACHE_HOME), so nothing a previous run
+wrote (Lark's grammar cache, parser tables) helps it. Results:
+bench/results/frontend.md.
 """
 
 from __future__ import annotations
@@ -57,23 +60,52 @@ def cpu_name() -> str:
     return platform.processor() or "unknown cpu"
 
 
-def median_seconds(cmd: list[str]) -> float:
+def median_seconds(cmd: list[str], cold: bool = False, ok: bool = True) -> float:
+    """Median wall time of `cmd`; `cold`: each run with a new empty cache folder."""
     times = []
     for _ in range(RUNS):
-        t = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        times.append(time.perf_counter() - t)
+        with tempfile.TemporaryDirectory() as cache:
+            env = {**os.environ, "XDG_CACHE_HOME": cache} if cold else None
+            t = time.perf_counter()
+            done = subprocess.run(cmd, capture_output=True, env=env)
+            times.append(time.perf_counter() - t)
+        if (done.returncode == 0) != ok:
+            raise SystemExit(f"{cmd} exited {done.returncode}:\n{done.stderr.decode()}")
     return statistics.median(times)
+
+
+def with_syntax_error(path: Path) -> Path:
+    """The same file with one unfinished expression: Lark's error path."""
+    text = path.read_text()
+    bad = path.with_name("bad.mdl")
+    bad.write_text(text.replace("    let y = h * 0.5 + x\n", "    let y = h * 0.5 +\n\n", 1))
+    return bad
+
+
+def where_mdl_is() -> str:
+    """Installed or the source tree: an editable install reads the .py files of the repo."""
+    found = subprocess.run(
+        [sys.executable, "-c", "import mdl; print(mdl.__file__)"], capture_output=True, text=True
+    ).stdout.strip()
+    kind = "installed" if "site-packages" in found else "editable, source tree"
+    venv = "a virtual environment" if sys.prefix != sys.base_prefix else "the base interpreter"
+    return f"mdl {kind}, {venv}"
+
+
+def load() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "?"
 
 
 def main() -> None:
     mdlc = [sys.executable, "-m", "mdl.cli"]
     with tempfile.TemporaryDirectory() as tmp:
         big = thousand_line_file(Path(tmp))
+        bad = with_syntax_error(big)
         lines = big.read_text().count("\n")
-        subprocess.run(
-            [*mdlc, "check", str(big)], check=True, capture_output=True
-        )  # warm the grammar cache
+        load_start = load()
         rows = [
             (
                 "`python -c pass` (interpreter start-up, for scale)",
@@ -82,17 +114,25 @@ def main() -> None:
             ),
             ("`mdlc --help`", median_seconds([*mdlc, "--help"]), 0.3),
             (
-                f"`mdlc check` of a {lines}-line file",
-                median_seconds([*mdlc, "check", str(big)]),
+                f"`mdlc check` of a {lines}-line file (cold)",
+                median_seconds([*mdlc, "check", str(big)], cold=True),
                 0.5,
             ),
+            (
+                "the same with one syntax error (cold; Lark reports it)",
+                median_seconds([*mdlc, "check", str(bad)], cold=True, ok=False),
+                None,
+            ),
         ]
+        load_end = load()
     out = [
         "# Front-end speed",
         "",
         f"Machine: {platform.machine()}, {cpu_name()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {platform.system()} {platform.release()}; "
-        f"median of {RUNS} runs, each a new process. Made by `python bench/frontend.py`.",
+        f"Python {platform.python_version()} ({where_mdl_is()}), "
+        f"{platform.system()} {platform.release()}; "
+        f"median of {RUNS} runs, each a new process; load average (1 min) {load_start} at the "
+        f"start, {load_end} at the end. Made by `python bench/frontend.py`.",
         "",
         "| command | median (s) | target (s) |",
         "| --- | --- | --- |",

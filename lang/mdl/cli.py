@@ -12,9 +12,9 @@ driver) is imported here, so `mdlc --help` and a usage error answer at once.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
-import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO
@@ -311,6 +311,8 @@ def _isatty(stream: IO[str]) -> bool:
 
 def run_command(args: argparse.Namespace, console: Console | None = None) -> int:
     console = console or Console(sys.stdout, sys.stderr, os.environ)
+    if args.command in _NO_BLAS_COMMANDS:
+        _import_numpy_single_threaded()
     from . import cli_commands
 
     handler = getattr(cli_commands, f"cmd_{args.command}")
@@ -332,9 +334,33 @@ def run_command(args: argparse.Namespace, console: Console | None = None) -> int
         return _internal_error(e, args.command, console)
 
 
+# Commands that use numpy only for small constants: OpenBLAS need not start its threads.
+_NO_BLAS_COMMANDS = frozenset({"check"})
+_BLAS_THREADS = "OPENBLAS_NUM_THREADS"
+
+
+def _import_numpy_single_threaded() -> None:
+    """Import numpy with one BLAS thread (OpenBLAS reads the variable once, as it loads).
+
+    Starting a thread per core costs `mdlc check` ~0.05 s of CPU and more on a busy
+    machine. The environment is restored at once; a user's own setting is kept.
+    """
+    if "numpy" in sys.modules or _BLAS_THREADS in os.environ:
+        return
+    os.environ[_BLAS_THREADS] = "1"
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        pass
+    finally:
+        del os.environ[_BLAS_THREADS]
+
+
 def _internal_error(e: Exception, command: str, console: Console) -> int:
     notes = [f"while running `mdlc {command}`" if command else "while reading the command line"]
     if os.environ.get("MDL_BACKTRACE"):
+        import traceback
+
         console.err.write(traceback.format_exc())
     else:
         notes.append("set MDL_BACKTRACE=1 to print the Python traceback")
@@ -366,6 +392,19 @@ def _exit_code(code: object) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `mdlc` with `argv` (default: the process arguments); returns the exit code."""
+    # One short run allocates many objects that live to its end (syntax trees, graphs): the
+    # default collector would scan them ~100 times during `mdlc check` of 1,000 lines, ~15%
+    # of its time. Collect young objects every 100,000 allocations instead of every 700
+    # (restored after, for callers in a longer-lived process).
+    thresholds = gc.get_threshold()
+    gc.set_threshold(100_000, 10, 10)
+    try:
+        return _main(argv)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -11,6 +11,7 @@ from typing import Any
 
 from .dims import Dim
 from .elab_scope import Frame, Scope
+from .primitives import OPERATORS
 from .syntax import ast
 from .values import POISON, RangeVal, Tensor, describe
 
@@ -46,8 +47,6 @@ class ExprsMixin:
                 return self.err("E0205", "range bounds must be compile-time integers", e.span)
             return RangeVal(Dim.of(a), Dim.of(b))
         if isinstance(a, Tensor) or isinstance(b, Tensor) or e.op == "@":
-            from .primitives import OPERATORS
-
             before = len(self.diags)
             result = self.call_primitive(
                 OPERATORS[e.op],

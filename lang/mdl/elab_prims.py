@@ -11,6 +11,7 @@ import numpy as np
 
 from .dims import Dim
 from .elab_scope import Frame
+from .primitives import bind, resolve, settle_scalars
 from .primitives.registry import REGISTRY, Scalar, ShapeError
 from .span import Span
 from .types import TensorType
@@ -52,8 +53,6 @@ class PrimsMixin:
         span: Span,
         frame: Frame | None = None,
     ) -> Any:
-        from .primitives import bind, resolve, settle_scalars
-
         prim = resolve(name, len(args), frozenset(kwargs)) or REGISTRY.get(name)
         if prim is None:
             return self.err("E0115", f"`{name}` cannot be called like this", span)

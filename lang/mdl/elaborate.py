@@ -25,6 +25,7 @@ from .elab_exprs import MAX_UNROLL, ExprsMixin, _const_int
 from .elab_scope import Frame, Scope
 from .elab_types import TypesMixin
 from .graph import Graph, Input
+from .primitives import SURFACE_NAMES
 from .resolve import ImportedDecl, ModuleInfo
 from .span import Span
 from .syntax import ast
@@ -424,8 +425,6 @@ class Elaborator(CallsMixin, TypesMixin, ExprsMixin):
         dt = DType.parse(name)
         if dt is not None:
             return dt
-        from .primitives import SURFACE_NAMES
-
         if name in SURFACE_NAMES:
             return PrimRef(name)
         if name == "Sequential":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from .diagnostics import Diagnostic, Label
@@ -32,12 +31,10 @@ class ModuleInfo:
 
 def stdlib_dir() -> Path:
     """The standard library: inside the installed package, or the source tree's stdlib/."""
-    try:
-        packaged = resources.files("mdl").joinpath("stdlib")
-        if packaged.is_dir():
-            return Path(str(packaged))
-    except (ModuleNotFoundError, FileNotFoundError):
-        pass
+    # the package's folder, as importlib.resources.files("mdl") names it (that import is slow)
+    packaged = Path(__file__).parent / "stdlib"
+    if packaged.is_dir():
+        return packaged
     return Path(__file__).resolve().parents[2] / "stdlib"
 
 

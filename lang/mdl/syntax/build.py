@@ -1,14 +1,20 @@
-"""Lark parse tree -> AST nodes (syntax/ast.py) with exact spans."""
+"""Parse tree -> AST nodes (syntax/ast.py) with exact spans.
+
+The tree is Lark's (Tree/Token) or fastparse's (Node/Tok), which have the same shape: a token
+(a `str` or a `Tok`, `str(tok)` is its text) has positions, a node `data`, `children`, `meta`.
+"""
 
 from __future__ import annotations
 
-from lark import Token, Tree
+from typing import Any
 
 from ..diagnostics import Diagnostic
 from ..span import SourceFile, Span
 from . import ast
+from .fastparse import Tok
 
 MAX_DEPTH = 200
+_TOKENS = (str, Tok)  # Lark's Token is a str
 
 
 class TooDeep(Exception):
@@ -17,23 +23,27 @@ class TooDeep(Exception):
         self.span = span
 
 
-def tree_depth(tree: Tree) -> tuple[int, Tree]:
+def _is_node(x: Any) -> bool:
+    return x is not None and not isinstance(x, _TOKENS)
+
+
+def tree_depth(tree: Any) -> tuple[int, Any]:
     """Depth of the parse tree, computed without recursion, and its deepest node."""
     best, deepest = 0, tree
-    stack: list[tuple[Tree, int]] = [(tree, 1)]
+    stack: list[tuple[Any, int]] = [(tree, 1)]
     while stack:
         t, d = stack.pop()
         if d > best:
             best, deepest = d, t
         for c in t.children:
-            if isinstance(c, Tree):
+            if _is_node(c):
                 stack.append((c, d + 1))
     return best, deepest
 
 
-def build_items(tree: Tree, src: SourceFile, comments: list[ast.Comment]):
+def build_items(tree: Any, src: SourceFile, comments: list[ast.Comment]):
     b = _Builder(src, comments)
-    items = [b.item(c) for c in tree.children if isinstance(c, Tree)]
+    items = [b.item(c) for c in tree.children if _is_node(c)]
     return items, b.diags
 
 
@@ -49,11 +59,14 @@ class _Builder:
         self.offset = getattr(src, "offset", 0)
 
     # ------------------------------------------------------------ spans
-    def sp(self, x: Tree | Token) -> Span:
+    def sp(self, x: Any) -> Span:
         """Lark's own positions (1-based lines and columns), shifted to the whole file."""
-        m = x if isinstance(x, Token) else x.meta
-        if isinstance(x, Tree) and m.empty:
-            return self.src.span(0, 0, self.starts)
+        if isinstance(x, _TOKENS):
+            m = x
+        else:
+            m = x.meta
+            if m.empty:
+                return self.src.span(0, 0, self.starts)
         shift, off = self.line_shift, self.offset
         return Span(
             self.path,
@@ -65,11 +78,11 @@ class _Builder:
             m.end_pos + off,
         )
 
-    def ident(self, tok: Token) -> ast.Ident:
+    def ident(self, tok: Any) -> ast.Ident:
         return ast.Ident(str(tok), self.sp(tok))
 
     # ------------------------------------------------------------ items
-    def item(self, t: Tree) -> ast.Item:
+    def item(self, t: Any) -> ast.Item:
         match t.data:
             case "import_decl":
                 path = tuple(self.ident(n) for n in t.children[0].children)
@@ -84,7 +97,7 @@ class _Builder:
                 return self.decl(t)
         raise AssertionError(f"unknown item {t.data}")
 
-    def decl(self, t: Tree) -> ast.Decl:
+    def decl(self, t: Any) -> ast.Decl:
         kind = t.data.removesuffix("_decl")
         name = self.ident(t.children[0])
         ctparams = None
@@ -114,7 +127,7 @@ class _Builder:
         assert body is not None
         return ast.Decl(kind, name, ctparams, params, ret, body, self.doc_for(t), self.sp(t))
 
-    def doc_for(self, t: Tree) -> str | None:
+    def doc_for(self, t: Any) -> str | None:
         line = self.sp(t).line
         lines: list[str] = []
         by_line = {c.span.line: c for c in self.comments if c.span.col == 1}
@@ -124,18 +137,18 @@ class _Builder:
             n -= 1
         return "\n".join(reversed(lines)) if lines else None
 
-    def ctparam(self, t: Tree) -> ast.CtParam:
+    def ctparam(self, t: Any) -> ast.CtParam:
         name = self.ident(t.children[0])
         kind = None
         default = None
         for c in t.children[1:]:
-            if isinstance(c, Token):
+            if isinstance(c, _TOKENS):
                 kind = self.ident(c)
             elif c is not None:
                 default = self.expr(c)
         return ast.CtParam(name, kind, default, self.sp(t))
 
-    def param(self, t: Tree) -> ast.Param:
+    def param(self, t: Any) -> ast.Param:
         ch = t.children
         name = self.ident(ch[0])
         typ = self.type_expr(ch[1])
@@ -150,13 +163,13 @@ class _Builder:
         return ast.Param(name, typ, rng, default, self.sp(t))
 
     # ------------------------------------------------------------ types
-    def type_expr(self, t: Tree) -> ast.TypeExpr:
+    def type_expr(self, t: Any) -> ast.TypeExpr:
         if t.data == "scalar_type":
             return ast.ScalarTypeExpr(self.ident(t.children[0]), self.sp(t))
         dtype = self.ident(t.children[0])
         return ast.TensorTypeExpr(dtype, tuple(self.dim(d) for d in t.children[1:]), self.sp(t))
 
-    def dim(self, t: Tree | Token) -> ast.DimExpr:
+    def dim(self, t: Any) -> ast.DimExpr:
         match t.data:
             case "dim_variadic":
                 return ast.DimVariadic(str(t.children[0]), self.sp(t))
@@ -170,7 +183,7 @@ class _Builder:
         return ast.DimBinary(op, self.dim(t.children[0]), self.dim(t.children[1]), self.sp(t))
 
     # ------------------------------------------------------------ statements
-    def block(self, t: Tree) -> ast.Block:
+    def block(self, t: Any) -> ast.Block:
         stmts: list[ast.Stmt] = []
         value = None
         last = len(t.children) - 1
@@ -195,7 +208,7 @@ class _Builder:
                 )
         return ast.Block(tuple(stmts), value, self.sp(t))
 
-    def stmt(self, t: Tree) -> ast.Stmt:
+    def stmt(self, t: Any) -> ast.Stmt:
         ch = t.children
         match t.data:
             case "let_stmt":
@@ -218,7 +231,7 @@ class _Builder:
         raise AssertionError(f"unknown statement {t.data}")
 
     # ------------------------------------------------------------ expressions
-    def expr(self, t: Tree | Token) -> ast.Expr:
+    def expr(self, t: Any) -> ast.Expr:
         sp = self.sp(t)
         ch = t.children
         match t.data:
@@ -267,12 +280,12 @@ class _Builder:
     def _between(self, left: Span, right: Span) -> Span:
         return self.src.span(left.end, right.start, self.starts)
 
-    def arg(self, t: Tree) -> ast.Arg:
+    def arg(self, t: Any) -> ast.Arg:
         if t.data == "kwarg":
             return ast.Arg(self.ident(t.children[0]), self.expr(t.children[1]), self.sp(t))
         return ast.Arg(None, self.expr(t.children[0]), self.sp(t))
 
-    def subitem(self, t: Tree) -> ast.SubItem:
+    def subitem(self, t: Any) -> ast.SubItem:
         match t.data:
             case "kwarg":
                 return self.arg(t)
@@ -298,5 +311,5 @@ _STMTS = frozenset(
 )
 
 
-def _int(tok: Token) -> int:
+def _int(tok: Any) -> int:
     return int(str(tok).replace("_", ""))

@@ -5,6 +5,10 @@ The file is split at top-level declarations (a line starting in column 0 with
 its own, so one syntax error does not hide the others and an editor can reuse
 the declarations an edit did not touch. Positions stay exact: each chunk is
 parsed after a blanked copy of the text before it.
+
+A declaration is parsed by fastparse.py from Lark's prebuilt tables (no Lark at
+start-up); one that does not parse is parsed again by Lark itself (lark_path.py),
+whose error state gives the diagnostic.
 """
 
 from __future__ import annotations
@@ -13,85 +17,28 @@ import re
 from bisect import bisect_right
 from dataclasses import fields, is_dataclass
 from functools import lru_cache
-from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lark import Lark, Token
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-
-from ..diagnostics import Diagnostic, Label
+from ..diagnostics import Diagnostic
 from ..span import SourceFile, Span
 from . import ast
 from .build import MAX_DEPTH, TooDeep, build_items, tree_depth
-from .postlex import MismatchedBracket, NestingTooDeep, Postlexer
+from .lark_path import lark_parse_chunk, meta_span, token_span
+
+if TYPE_CHECKING:
+    from .fastparse import FastParser
 
 MAX_SOURCE_BYTES = 16 * 1024 * 1024
 _DECL_START = re.compile(r"^(?:fn|layer|model|import|from)[ \t]", re.M)
 
-_TERMINAL_WORDS = {
-    "NAME": "identifier",
-    "INT": "integer",
-    "FLOAT": "number",
-    "_NL": "newline",
-    "COMP_OP": "comparison",
-    "ADD_OP": "`+` or `-`",
-    "MUL_OP": "`*`, `/`, `@` or `%`",
-    "POW": "`**`",
-    "$END": "end of file",
-}
-
-
-def _cache_path(grammar: str) -> str | bool:
-    """Where Lark keeps its analysed grammar (it takes ~0.6 s to build), per grammar and lark version."""
-    import hashlib
-    import os
-    import tempfile
-
-    import lark
-
-    key = hashlib.sha256(f"{lark.__version__}\n{grammar}".encode()).hexdigest()[:16]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "mdl")
-    try:
-        os.makedirs(folder, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=folder, delete=True)
-        probe.close()
-    except OSError:
-        return False  # a read-only home: build the grammar each time
-    return os.path.join(folder, f"grammar-{key}.lark-cache")
-
-
-class _Parser:
-    def __init__(self) -> None:
-        grammar = resources.files("mdl.syntax").joinpath("grammar.lark").read_text("utf-8")
-        self.postlexer = Postlexer()
-        self.comments: list[Token] = []
-        self.lark = Lark(
-            grammar,
-            parser="lalr",
-            lexer="contextual",
-            postlex=self.postlexer,
-            propagate_positions=True,
-            maybe_placeholders=True,
-            lexer_callbacks={"COMMENT": self.comments.append},
-            strict=False,
-            cache=_cache_path(grammar),
-        )
-        self.words = dict(_TERMINAL_WORDS)
-        for term in self.lark.terminals:
-            if term.pattern.type == "str":
-                self.words.setdefault(term.name, f"`{term.pattern.value}`")
-
-    def parse(self, text: str):
-        self.postlexer.text = text
-        self.comments.clear()
-        tree = self.lark.parse(text)
-        return tree, list(self.comments)
-
 
 @lru_cache(maxsize=1)
-def _parser() -> _Parser:
-    return _Parser()
+def _fast_parser() -> FastParser | None:
+    from .fastparse import FastParser
+    from .tables import load_tables
+
+    tables = load_tables()
+    return FastParser(tables) if tables is not None else None
 
 
 def decode_source(data: bytes, path: str) -> tuple[str | None, list[Diagnostic]]:
@@ -198,33 +145,21 @@ class _ChunkSource:
 
 
 def parse_chunk(whole: SourceFile, offset: int, chunk: str):
-    p = _parser()
     src: Any = _ChunkSource(whole, offset, chunk)
-    try:
-        tree, comment_tokens = p.parse(chunk)
-    except NestingTooDeep as e:
-        sp = _token_span(src, e.token)
-        return (
-            [],
-            [],
-            [
-                Diagnostic(
-                    "E0006",
-                    f"brackets nested more than {200} deep",
-                    sp,
-                    label="too deep here",
-                    help="split the expression with `let` bindings",
-                )
-            ],
-        )
-    except MismatchedBracket as e:
-        return [], [], [_mismatched(src, e)]
-    except UnexpectedInput as e:
-        return [], [], [_syntax_error(src, len(chunk), p, e)]
-    comments = [ast.Comment(t.value, _token_span(src, t)) for t in comment_tokens]
-    depth, deepest = tree_depth(tree)
+    fast = _fast_parser()
+    parsed = fast.parse(chunk) if fast is not None else None
+    if parsed is None:
+        return lark_parse_chunk(src, chunk, _build_chunk)
+    return _build_chunk(src, *parsed)
+
+
+def _build_chunk(src: Any, tree: Any, comment_tokens: list[Any], depth_bound: int | None = None):
+    """`depth_bound`: at least the tree's depth (fastparse counts the nodes it made)."""
+    comments = [ast.Comment(t.value, token_span(src, t)) for t in comment_tokens]
+    shallow = depth_bound is not None and depth_bound <= MAX_DEPTH  # no need to measure
+    depth, deepest = (0, tree) if shallow else tree_depth(tree)
     if depth > MAX_DEPTH:
-        sp = _meta_span(src, deepest)
+        sp = meta_span(src, deepest)
         return (
             [],
             comments,
@@ -242,168 +177,6 @@ def parse_chunk(whole: SourceFile, offset: int, chunk: str):
     except TooDeep as e:
         return [], comments, [Diagnostic("E0006", "expression nested too deep", e.span)]
     return items, comments, diags
-
-
-def _token_span(src: SourceFile, tok: Token) -> Span:
-    start = tok.start_pos or 0
-    return src.span(start, tok.end_pos if tok.end_pos is not None else start)
-
-
-def _meta_span(src: SourceFile, tree) -> Span:
-    meta = getattr(tree, "meta", None)
-    if meta is None or meta.empty:
-        return src.span(0, 0)
-    return src.span(meta.start_pos, meta.end_pos)
-
-
-def _describe(tok: Token) -> str:
-    if tok.type == "$END":
-        return "end of file"
-    if tok.type == "_NL":
-        return "newline"
-    return f"`{tok.value}`"
-
-
-_OPERATOR_WORDS = frozenset(
-    {
-        "`(`",
-        "`[`",
-        "`.`",
-        "`..`",
-        "`**`",
-        "`+` or `-`",
-        "`*`, `/`, `@` or `%`",
-        "comparison",
-        "`and`",
-        "`or`",
-    }
-)
-
-
-def _expected_words(p: _Parser, names: set[str]) -> str:
-    names = {n for n in names if n not in ("COMMENT",)}
-    words = {p.words.get(n, n.lower()) for n in names}
-    head: list[str] = []
-    if {"NAME", "INT", "FLOAT"} <= names and len(names) > 6:
-        head.append("an expression")
-        words = {w for w in words if w in ("`)`", "`]`", "`}`", "newline", "`,`")}
-    operators = words & _OPERATOR_WORDS
-    if len(operators) >= 3:
-        head.append("an operator")
-        words -= operators
-    items = head + sorted(words)
-    if len(items) == 1:
-        return items[0]
-    if len(items) > 8:
-        items = items[:8] + ["..."]
-    return ", ".join(items[:-1]) + " or " + items[-1]
-
-
-def _syntax_error(src: SourceFile, end: int, p: _Parser, e: UnexpectedInput) -> Diagnostic:
-    stack = p.postlexer.stack
-    if isinstance(e, UnexpectedCharacters):
-        pos = e.pos_in_stream or 0
-        ch = src.text[pos] if pos < len(src.text) else ""
-        sp = src.span(pos, pos + 1)
-        if ch in "\"'":
-            return Diagnostic(
-                "E0003", f"unexpected character `{ch}`", sp, label="strings are not part of mdl"
-            )
-        if ch == "\t" or ch.isspace():
-            return Diagnostic("E0003", f"unexpected whitespace character U+{ord(ch):04X}", sp)
-        shown = ch if ch.isprintable() else f"U+{ord(ch):04X}"
-        return Diagnostic("E0003", f"unexpected character `{shown}`", sp)
-    if isinstance(e, UnexpectedToken):
-        tok = e.token
-        try:
-            expected = set(e.interactive_parser.accepts())
-        except Exception:  # accepts() replays the parser; fall back to Lark's estimate
-            expected = set(e.expected)
-        if tok.type == "$END":
-            return _unexpected_eof(src, end, stack, expected, p)
-        sp = _token_span(src, tok)
-        if stack and stack[-1].value in "([" and stack[-1].line < (tok.line or 0):
-            opener = stack[-1]
-            return Diagnostic(
-                "E0007",
-                f"unclosed `{opener.value}`",
-                _token_span(src, opener),
-                label=f"`{opener.value}` opened here is never closed",
-                labels=(Label(sp, f"expected `{_CLOSERS[opener.value]}` before this"),),
-            )
-        if tok.type == "_NL":
-            sp = src.span(tok.start_pos, tok.start_pos)
-        message = f"expected {_expected_words(p, expected)}, found {_describe(tok)}"
-        notes: tuple[str, ...] = ()
-        help_ = None
-        if tok.type == "NAME" and tok.value in ("def", "function", "func", "class"):
-            help_ = "declare functions with `fn`, layers with `layer` and models with `model`"
-        if tok.type == "EQUAL" and "COMP_OP" in expected:
-            help_ = "compare with `==`"
-        return Diagnostic(
-            "E0004", message, sp, label=f"unexpected {_describe(tok)}", notes=notes, help=help_
-        )
-    if isinstance(e, UnexpectedEOF):
-        return _unexpected_eof(src, end, stack, set(e.expected), p)
-    sp = src.span(0, 0)
-    return Diagnostic("E0004", "syntax error", sp)
-
-
-_CLOSERS = {"(": ")", "[": "]", "{": "}"}
-
-
-def _unexpected_eof(
-    src: Any, end: int, stack: list[Token], expected: set[str], p: _Parser
-) -> Diagnostic:
-    last = p.postlexer.last
-    at = last.end_pos if last is not None and last.end_pos is not None else 0
-    sp = src.span(at, at)
-    # declarations are parsed one at a time: the text may go on after this one
-    whole = src._src.text if isinstance(src, _ChunkSource) else src.text
-    offset = src._offset if isinstance(src, _ChunkSource) else 0
-    at_file_end = not whole[offset + end :].strip()
-    what = "file" if at_file_end else "declaration"
-    if stack:
-        opener = stack[-1]
-        osp = _token_span(src, opener)
-        return Diagnostic(
-            "E0007",
-            f"unclosed `{opener.value}`",
-            osp,
-            label=f"`{opener.value}` opened here is never closed",
-            labels=(Label(sp, f"the {what} ends here"),),
-        )
-    notes = (
-        ()
-        if at_file_end
-        else (
-            "a line starting in column 1 with `fn`, `layer`, `model`, `import` or `from` "
-            "begins the next declaration",
-        )
-    )
-    return Diagnostic(
-        "E0005",
-        f"unexpected end of {what}, expected {_expected_words(p, expected)}",
-        sp,
-        label=f"expected {_expected_words(p, expected)} after this",
-        notes=notes,
-    )
-
-
-def _mismatched(src: SourceFile, e: MismatchedBracket) -> Diagnostic:
-    sp = _token_span(src, e.token)
-    if e.opener is None:
-        return Diagnostic(
-            "E0008", f"unexpected closing `{e.token.value}`", sp, label="no bracket is open here"
-        )
-    osp = _token_span(src, e.opener)
-    return Diagnostic(
-        "E0008",
-        f"mismatched closing `{e.token.value}`",
-        sp,
-        label=f"does not close `{e.opener.value}`",
-        labels=(Label(osp, f"`{e.opener.value}` opened here"),),
-    )
 
 
 class ChunkCache:

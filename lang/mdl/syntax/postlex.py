@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from lark import Token
+if TYPE_CHECKING:  # Lark's Token or fastparse.Tok; importing Lark costs start-up time
+    from lark import Token
 
 MAX_NESTING = 200
 
