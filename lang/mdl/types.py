@@ -52,9 +52,11 @@ class DType(Enum):
     @staticmethod
     def from_numpy(dt: np.dtype) -> DType | None:
         dt = np.dtype(dt)
-        for d in DType:
-            if d.numpy == dt:
+        for d, name in _NUMPY.items():  # by name first: only bf16 needs ml_dtypes imported
+            if dt.name == name and dt == np.dtype(name):  # not a byte-swapped one
                 return d
+        if dt.name == "bfloat16" and DType.BF16.numpy == dt:
+            return DType.BF16
         return None
 
 
