@@ -15,6 +15,13 @@ backend, as:
   take), or the native backend cannot compile the model yet (E0801);
 - failed: anything else (a mismatch, an error while loading or running, an exception).
 
+Many cases pass a value that the op reads at compile time (Reshape's target shape,
+Slice's bounds, a reduction's axes, ...) as a graph input, where a real model holds a
+constant; mdl compiles shapes ahead of time, so it cannot take them at run time. For the
+input slots listed in `COMPILE_TIME_SLOTS`, and only those, the runner bakes the case's
+given value into an initializer before importing (once per data set when the values
+differ) and feeds the model the remaining inputs. The report counts those cases.
+
 The report (Markdown, `--out`) counts the outcomes per backend and per op, gives the
 share of the cases whose tensors all have mdl dtypes (f16, bf16, f32, f64, i32, i64,
 bool) that pass natively, and lists the failures. `--sample N --seed S` runs a fixed
@@ -50,6 +57,24 @@ PASSED, FAILED, UNSUPPORTED = "passed", "failed", "unsupported"
 
 Importer = Callable[[str, str], Sequence[Any]]  # (model.onnx, out.mdl) -> diagnostics
 
+# (op, input index) slots that an op reads as compile-time values: shapes, axes, bounds,
+# counts, modes. A graph input read only at such slots is baked into an initializer (see
+# the module docstring); an input any node reads as a run-time tensor is never baked.
+_AXES = ("ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum"
+         " ReduceLogSumExp ReduceSumSquare Squeeze Unsqueeze").split()  # fmt: skip
+COMPILE_TIME_SLOTS: frozenset[tuple[str, int]] = frozenset(
+    [(op, 1) for op in _AXES]
+    + [("Reshape", 1), ("Expand", 1), ("Tile", 1), ("Split", 1), ("Trilu", 1)]
+    + [("Slice", i) for i in (1, 2, 3, 4)]
+    + [("Pad", i) for i in (1, 2, 3)]
+    + [("Range", i) for i in (0, 1, 2)]
+    + [("ConstantOfShape", 0), ("CumSum", 1), ("OneHot", 1), ("CenterCropPad", 1)]
+    + [("Resize", i) for i in (1, 2, 3)]
+    + [("Dropout", 1), ("Dropout", 2)]
+    # CastLike reads only its second input's element type, never its values
+    + [("CastLike", 1)]
+)
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -63,6 +88,7 @@ class CaseResult:
     op: str
     mdl_dtypes: bool  # every input and output tensor has a dtype mdl has
     outcomes: dict[str, Outcome] = field(default_factory=dict)
+    baked: tuple[str, ...] = ()  # graph inputs baked into initializers (COMPILE_TIME_SLOTS)
 
 
 # --- loading cases ----------------------------------------------------------------------------
@@ -173,7 +199,9 @@ def _error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {traceback.format_exception_only(e)[-1].strip()}"
 
 
-def _run_backend(case: Any, out_mdl: Path, backend: str) -> Outcome:
+def _run_backend(
+    onnx_model: Any, data_sets: Sequence[Any], case: Any, out_mdl: Path, backend: str
+) -> Outcome:
     import mdl
     from mdl.diagnostics import MdlError
 
@@ -187,7 +215,7 @@ def _run_backend(case: Any, out_mdl: Path, backend: str) -> Outcome:
         return Outcome(FAILED, _one_line("load: " + _error_text(e)))
     except Exception as e:  # a crash of the compiler is a failure, not the runner's
         return Outcome(FAILED, _one_line("load: " + _error_text(e)))
-    graph = case.model.graph
+    graph = onnx_model.graph
     # by name; by position where the import had to rename (an ONNX name such as `sum` or
     # `x.1` is no mdl identifier), the order being kept
     in_names = _matched([v.name for v in graph.input], model.input_names)
@@ -200,7 +228,7 @@ def _run_backend(case: Any, out_mdl: Path, backend: str) -> Outcome:
                 f"({', '.join(model.output_names)}) do not match the ONNX model's"
             ),
         )
-    for index, (inputs, outputs) in enumerate(case.data_sets):
+    for index, (inputs, outputs) in enumerate(data_sets):
         feed = dict(zip(in_names, _arrays(inputs), strict=True))
         try:
             with np.errstate(all="ignore"):
@@ -221,18 +249,80 @@ def _matched(onnx_names: list[str], mdl_names: list[str]) -> list[str] | None:
     return list(mdl_names) if len(mdl_names) == len(onnx_names) else None
 
 
+def baked_inputs(model: Any) -> list[int]:
+    """Positions of the graph inputs that nodes read only at compile-time slots (an input
+    also read as a run-time tensor, such as CastLike's `like` that is the data, stays)."""
+    slot_reads: set[str] = set()
+    tensor_reads: set[str] = set()
+    for node in model.graph.node:
+        for i, name in enumerate(node.input):
+            if not name:
+                continue
+            compile_time = (
+                node.domain in ("", "ai.onnx") and (node.op_type, i) in COMPILE_TIME_SLOTS
+            )
+            (slot_reads if compile_time else tensor_reads).add(name)
+    tensor_reads |= {v.name for v in model.graph.output}
+    wanted = slot_reads - tensor_reads
+    return [i for i, v in enumerate(model.graph.input) if v.name in wanted]
+
+
+def bake(model: Any, positions: Sequence[int], values: Sequence[np.ndarray]) -> Any:
+    """A copy of `model` whose inputs at `positions` are initializers holding `values`."""
+    from onnx import numpy_helper
+
+    baked = type(model)()
+    baked.CopyFrom(model)
+    graph = baked.graph
+    for pos, value in zip(positions, values, strict=True):
+        spec = model.graph.input[pos]
+        tensor = numpy_helper.from_array(np.asarray(value), spec.name)
+        graph.initializer.append(tensor)
+    keep = [v for i, v in enumerate(model.graph.input) if i not in set(positions)]
+    del graph.input[:]
+    graph.input.extend(keep)
+    return baked
+
+
 def run_case(
     case: Any, importer: Importer, workdir: Path, backends: Sequence[str] = BACKENDS
 ) -> CaseResult:
     op = case_op(case)
-    result = CaseResult(case.name, op, has_mdl_dtypes(case.model))
+    positions = baked_inputs(case.model)
+    names = tuple(case.model.graph.input[i].name for i in positions)
+    result = CaseResult(case.name, op, has_mdl_dtypes(case.model), baked=names)
+    if not positions:
+        _run_model(case, case.model, case.data_sets, importer, workdir, backends, result)
+        return result
+    # one import per distinct set of baked values (node cases almost always have one)
+    groups: dict[bytes, tuple[list[np.ndarray], list[Any]]] = {}
+    for inputs, outputs in case.data_sets:
+        arrays = _arrays(inputs)
+        values = [arrays[i] for i in positions]
+        key = b"".join(v.dtype.str.encode() + repr(v.shape).encode() + v.tobytes() for v in values)
+        rest = [a for i, a in enumerate(arrays) if i not in set(positions)]
+        groups.setdefault(key, (values, []))[1].append((rest, outputs))
+    for k, (values, data_sets) in enumerate(groups.values()):
+        folder = workdir / f"baked{k}"
+        folder.mkdir()
+        model = bake(case.model, positions, values)
+        part = CaseResult(case.name, op, result.mdl_dtypes)
+        _run_model(case, model, data_sets, importer, folder, backends, part)
+        for backend, outcome in part.outcomes.items():
+            if result.outcomes.get(backend, Outcome(PASSED)).status == PASSED:
+                result.outcomes[backend] = outcome
+    return result
+
+
+def _run_model(case: Any, model: Any, data_sets: Sequence[Any], importer: Importer,
+               workdir: Path, backends: Sequence[str], result: CaseResult) -> None:  # fmt: skip
+    """Import `model` and run `data_sets` on each backend, recording into `result`."""
     model_path = workdir / f"{case.name}.onnx"
     out_mdl = workdir / f"{case.name}.mdl"
-    model_path.write_bytes(case.model.SerializeToString())
+    model_path.write_bytes(model.SerializeToString())
 
-    def everywhere(outcome: Outcome) -> CaseResult:
+    def everywhere(outcome: Outcome) -> None:
         result.outcomes.update({b: outcome for b in backends})
-        return result
 
     try:
         diags = list(importer(str(model_path), str(out_mdl)))
@@ -244,8 +334,8 @@ def run_case(
     if not out_mdl.exists():
         return everywhere(Outcome(FAILED, "the import reported no error but wrote no .mdl"))
     for backend in backends:
-        result.outcomes[backend] = _run_backend(case, out_mdl, backend)
-    return result
+        result.outcomes[backend] = _run_backend(model, data_sets, case, out_mdl, backend)
+    return None
 
 
 def run_suite(
@@ -303,6 +393,24 @@ def report(
             "",
             f"Cases whose input and output tensors all have mdl dtypes: {len(typed)};"
             f" passing on the native backend: {passing} ({share}).",
+        ]
+    baked = [r for r in results if r.baked]
+    if baked:
+        per_op = Counter(r.op for r in baked)
+        slots: dict[str, list[int]] = {}
+        for op_name, index in sorted(COMPILE_TIME_SLOTS):
+            slots.setdefault(op_name, []).append(index)
+        slot_text = "; ".join(f"{o} {', '.join(map(str, i))}" for o, i in slots.items())
+        lines += [
+            "",
+            f"Inputs baked into initializers: {len(baked)} cases"
+            f" ({', '.join(f'{o} {k}' for o, k in sorted(per_op.items()))}). These cases pass"
+            " a value the op reads at compile time (a target shape, axes, slice bounds, pads,"
+            " counts; CastLike's second input, read only for its element type) as a graph"
+            " input; mdl compiles shapes ahead of time and cannot take such a value at run"
+            " time, so the runner makes the given value an initializer, as an exported model"
+            " has it, and feeds the other inputs. Only these (op, input index) slots are"
+            f" baked: {slot_text}.",
         ]
     lines += ["", "## Per op", ""]
     head = " | ".join(f"{b} pass | {b} fail | {b} unsup." for b in backends)

@@ -5,7 +5,6 @@ at two batch sizes equals the reference (tolerances: onnx_harness.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -73,26 +72,18 @@ def test_index_ranges_are_kept_as_metadata(tmp_path):
     assert props == {"mdl.index_range.ids": "0..512"}
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("mdl.onnx_import") is None, reason="mdl.onnx_import not there yet"
-)
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_export_import_export_keeps_the_outputs(path, tmp_path):
     """mdl -> ONNX -> mdl (`mdlc import`) -> ONNX again: onnxruntime on the second file
-    equals the reference on the first model. Skipped while the import cannot take the
-    model (its own tests cover that)."""
+    equals the reference on the first model."""
     from mdl.onnx_import import import_onnx
 
     graph = driver.compile_model(str(path)).graph
     weights = driver.init_weights(graph, seed=1, random=True)
     first, imported, second = (tmp_path / n for n in ("a.onnx", "b.mdl", "c.onnx"))
     assert not [d for d in export_onnx(str(path), weights, str(first)) if d.is_error]
-    try:
-        errors = [d for d in import_onnx(str(first), str(imported)) if d.is_error]
-    except Exception as e:  # the import is another stage's work in progress
-        pytest.skip(f"the import raised {type(e).__name__}: {e}")
-    if errors:
-        pytest.skip(f"the import cannot take it yet: {errors[0]}")
+    diags = import_onnx(str(first), str(imported))
+    assert diags == [], [str(d) for d in diags]
     weights_file = str(imported.with_suffix(".safetensors"))
     assert not [d for d in export_onnx(str(imported), weights_file, str(second)) if d.is_error]
     sess = session(onnx.load(str(second)))

@@ -63,3 +63,18 @@ def test_input_names_that_are_not_identifiers(tmp_path: Path) -> None:
     assert "model M(input_1: f32[batch_size, 4]) -> (output_0: f32[batch_size, 4])" in text
     assert "`input.1` is `input_1`" in text
     assert_close(got, expected)
+
+
+def test_a_state_dict_key_keeps_its_name_against_an_anonymous_initializer(tmp_path: Path) -> None:
+    # `onnx::Mul_9` is read first, in the scope `ln`: it must not take `ln.weight`'s path
+    mul = helper.make_node("Mul", ["x", "onnx::Mul_9"], ["a"], name="/ln/Mul")
+    add = helper.make_node("Add", ["a", "ln.weight"], ["y"], name="/ln/Add")
+    graph = helper.make_graph(
+        [mul, add], "g", [helper.make_tensor_value_info("x", F, [2, 3])],
+        [helper.make_tensor_value_info("y", F, [2, 3])],
+        [numpy_helper.from_array(np.arange(3, dtype=np.float32) + 2, "onnx::Mul_9"),
+         numpy_helper.from_array(np.full(3, 0.5, np.float32), "ln.weight")],
+    )  # fmt: skip
+    text, got, want = run_both(finish(graph), tmp_path, {})
+    assert "param weight: f32[3]" in text and "x * weight_1 + weight" in text
+    assert_close(got, want)

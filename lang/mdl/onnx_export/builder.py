@@ -1,7 +1,8 @@
 """The ONNX graph under construction: mdl values, dims and constants -> named ONNX tensors.
 
 `OnnxBuilder` owns everything the op lowerings (ops_*.py) share: unique tensor names,
-the node list, initializers (deduplicated constants), casts, and the runtime value of
+the node list, constants (deduplicated; `Constant` nodes, as PyTorch writes them, so an
+importer folds them instead of taking them for weights), casts, and the runtime value of
 symbolic dims. A dim such as `B` is read from the model input it was bound from
 (`Shape(x, start=axis, end=axis + 1)`); a polynomial of dims (`2 * B * T + 3`,
 `(T + 1) // 2`) becomes the few integer ops that compute it, each computed once.
@@ -31,6 +32,7 @@ ONNX_DTYPES: dict[DType, int] = {
 }
 
 HALF = (DType.F16, DType.BF16)
+CONSTANT_NODE_BYTES = 1 << 20  # bigger folded constants are initializers
 
 
 class ExportError(Exception):
@@ -52,7 +54,8 @@ def compute_dtype(dtype: DType) -> DType:
 class OnnxBuilder:
     def __init__(self, graph: Graph):
         self.nodes: list[Any] = []  # onnx.NodeProto
-        self.initializers: list[Any] = []  # onnx.TensorProto
+        self.initializers: list[Any] = []  # onnx.TensorProto: constants too big for a node
+        self.constants: set[str] = set()  # names of every constant tensor (node or initializer)
         self.used: set[str] = set()
         self.scope = ""  # the mdl layer path of the node being lowered, for readable names
         self.warnings: list[str] = []
@@ -99,15 +102,24 @@ class OnnxBuilder:
     # --- constants -------------------------------------------------------------------------
 
     def const(self, array: np.ndarray, stem: str = "const") -> str:
-        """An initializer holding `array`; equal small constants are shared."""
-        from onnx import numpy_helper
+        """A constant holding `array`; equal small constants are shared. A `Constant` node
+        unless it is big (initializers can go to the external-data file, nodes cannot)."""
+        from onnx import helper, numpy_helper
 
         array = np.asarray(array)
         key = (array.dtype.str, array.shape, array.tobytes()) if array.size <= 64 else None
         if key is not None and key in self._consts:
             return self._consts[key]
         name = self.fresh(stem)
-        self.initializers.append(numpy_helper.from_array(np.array(array, order="C"), name))
+        tensor = numpy_helper.from_array(np.array(array, order="C"), name)
+        if array.nbytes > CONSTANT_NODE_BYTES:
+            self.initializers.append(tensor)
+        else:
+            node_name = f"/{self.scope}/Constant_{len(self.nodes)}" if self.scope else (
+                f"/Constant_{len(self.nodes)}")  # fmt: skip
+            self.nodes.append(helper.make_node("Constant", [], [name], name=node_name,
+                                               value=tensor))  # fmt: skip
+        self.constants.add(name)
         if key is not None:
             self._consts[key] = name
         return name

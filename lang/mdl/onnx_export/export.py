@@ -123,7 +123,7 @@ def graph_to_onnx(
         for v in node.outputs
     }
     outputs = {name for name, _ in graph.outputs}
-    constants = {t.name for t in b.initializers}  # folded values (a constant `arange`)
+    constants = b.constants  # folded values (a constant `arange`)
     # parameters no node reads (batch-norm's `num_batches_tracked`) would only draw
     # onnxruntime's "unused initializer" warnings
     read = {x for n in b.nodes for x in n.input} | outputs
@@ -171,7 +171,7 @@ def _name_outputs(
     from onnx import helper
 
     renames: dict[str, str] = {}
-    constants = {t.name for t in b.initializers}
+    constants = b.constants
     for name, v in graph.outputs:
         tensor = tensors[v.id]
         if tensor not in leaves and tensor not in constants and tensor not in renames:

@@ -191,7 +191,7 @@ def cast(b: OnnxBuilder, x: str, source: DType, to: DType) -> str:
     """mdl's `cast`: float -> int truncates toward zero, saturates and sends NaN to 0
     (ONNX leaves out-of-range casts undefined); anything -> bool is x != 0."""
     if source == to:
-        return b.op("Identity", x)
+        return x  # the same tensor, no node
     if source.is_float and to.is_int:
         compute = compute_dtype(source)
         x = b.cast(x, source, compute)

@@ -69,7 +69,7 @@ def _stack(b: OnnxBuilder, node: Node, ins: list[str]) -> list[str]:
 def _split(b: OnnxBuilder, node: Node, ins: list[str]) -> list[str]:
     axis = _axis(int(node.attrs["axis"]), node.inputs[0].type.rank)
     if len(node.outputs) == 1:
-        return [b.op("Identity", ins[0])]
+        return [ins[0]]  # the same tensor: no node (onnxruntime mis-merges Identities)
     sizes = b.shape([v.type.shape[axis] for v in node.outputs])
     return b.node("Split", [ins[0], sizes], len(node.outputs), axis=axis)
 
@@ -85,7 +85,7 @@ def _slice(b: OnnxBuilder, node: Node, ins: list[str]) -> list[str]:
         if not (Dim.of(start) == 0 and Dim.of(stop) == d and int(step) == 1)
     ]
     if not axes:
-        return [b.op("Identity", ins[0])]
+        return [ins[0]]  # the same tensor: no node (onnxruntime mis-merges Identities)
     starts = b.shape([Dim.of(attrs["starts"][i]) for i in axes])
     stops = b.shape([Dim.of(attrs["stops"][i]) for i in axes])
     steps = b.ints([int(attrs["steps"][i]) for i in axes])
@@ -136,7 +136,7 @@ def _reduce(b: OnnxBuilder, node: Node, ins: list[str]) -> list[str]:
     axes = _axes_of(node)
     keep = int(bool(node.attrs["keep"]))
     if not axes:  # nothing to reduce: ONNX would read empty axes as all of them
-        return [b.op("Identity", ins[0])]
+        return [ins[0]]  # the same tensor: no node (onnxruntime mis-merges Identities)
     axes_name = b.ints(axes)
     onnx_op = _REDUCE[node.op]
     if not dtype.is_float:

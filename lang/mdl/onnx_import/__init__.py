@@ -125,8 +125,9 @@ def assemble(conv: Converted, the_plan: Plan, name: str, onnx_path: str) -> str:
         header.append(f"# ONNX names that are not mdl names: {', '.join(renamed)}.")
     text = "\n".join(header) + "\n\n"
     everything = "\n".join([*the_plan.layers, *lines])
-    if "nn." in everything:
-        text += "import nn\n\n"
+    imports = [m for m in ("nn", "transformer") if re.search(rf"\b{m}\.", everything)]
+    if imports:
+        text += "".join(f"import {m}\n" for m in imports) + "\n"
     for decl in the_plan.layers:
         text += decl + "\n\n"
     text += f"model {name}({', '.join(params)}) -> ({', '.join(outputs)}) {{\n"

@@ -22,7 +22,7 @@ from ..types import DType, TensorType
 from ..weights_io import printable
 from .ir import Expr, Instance, InstRef, Known, Param, Path, Stmt, Tensor, Value, ex, hole, lit
 from .names import identifier, scope_of, segment, state_dict_path
-from .reader import ONNX_DTYPES, ImportError_, OnnxModel, fail
+from .reader import ONNX_DTYPES, OPSET_HELP, ImportError_, OnnxModel, check_old_opset, fail
 
 DTYPE_OF_ONNX = {1: DType.F32, 6: DType.I32, 7: DType.I64, 9: DType.BOOL, 10: DType.F16,
                  11: DType.F64, 16: DType.BF16}  # fmt: skip
@@ -73,6 +73,13 @@ class Ctx:
         self.node: Node | None = None
         self.scope: Path = ()
         self.taken_paths: set[Path] = set()
+        # the state-dict keys among the initializers: a parameter named after its scope (an
+        # anonymous `onnx::Mul_9` read in `/ln/Mul`) must not take one of them first
+        self.reserved: frozenset[Path] = frozenset(
+            tuple(segment(q) for q in p)
+            for n in model.initializers
+            if (p := state_dict_path(n)) is not None
+        )
         self.symbols: list[str] = []
         # folded values -> the node that computed them, to compute them at run time instead
         # when a tensor is needed (a causal mask reads better as `arange`s than as a buffer)
@@ -167,8 +174,8 @@ class Ctx:
                   hint: str) -> Expr:  # fmt: skip
         """An initializer read as a raw run-time tensor: declared as a param (or buffer)."""
         if name not in self.params:
-            path = state_dict_path(name) if name in self.model.initializers else None
-            path = self.claim(path or (*self.scope, hint))
+            own = state_dict_path(name) if name in self.model.initializers else None
+            path = self.claim(own) if own else self.claim((*self.scope, hint), self.reserved)
             self.params[name] = Param(name, path, arr, dtype, is_buffer)
             self.values[name] = Tensor(TensorType(dtype, tuple(Dim.of(d) for d in arr.shape)))
         return hole(name)
@@ -193,15 +200,16 @@ class Ctx:
         self.instances.append(Instance(path, decl, weights))
         return InstRef(path)
 
-    def claim(self, path: Path) -> Path:
-        """A path no other instance or parameter has, nor is a prefix of (or below) one."""
+    def claim(self, path: Path, avoid: frozenset[Path] = frozenset()) -> Path:
+        """A path no other instance or parameter has, nor is a prefix of (or below) one, and
+        not one of `avoid` (kept for the initializers named so)."""
         path = tuple(segment(p) for p in path) or ("p",)
         for p in sorted(self.taken_paths, key=len):
             if len(p) < len(path) and path[: len(p)] == p:  # below a layer: merge the rest
                 path = (*p[:-1], identifier("_".join(path[len(p) - 1 :])))
                 break
         candidate, i = path, 1
-        while self._clashes(candidate):
+        while self._clashes(candidate) or candidate in avoid:
             candidate = (*path[:-1], f"{path[-1]}_{i}")
             i += 1
         self.taken_paths.add(candidate)
@@ -334,6 +342,10 @@ def convert(model: OnnxModel) -> Converted:
             c.node = Node(n.name, n.op_type, [], [], {}, i)
             c.fail("E1006", f"op `{n.domain}.{n.op_type}` is not supported",
                    help="only the default ONNX domain is imported")  # fmt: skip
+        why = check_old_opset(_text(n.op_type), c.opset)
+        if why is not None:
+            c.node = Node(_text(n.name), _text(n.op_type), [], [], {}, i)
+            c.fail("E1009", why, help=OPSET_HELP)
         nodes.append(
             Node(_text(n.name), _text(n.op_type), [_text(x) for x in n.input],
                  [_text(x) for x in n.output], attrs_of(n), i)

@@ -8,6 +8,9 @@ that scope; a scope whose children are all indices (a Sequential or
 ModuleList) becomes a list. What crosses a scope's boundary becomes the
 layer's inputs and outputs. Layers with the same text are declared once.
 
+A parameter read from several scopes (a constant PyTorch shares between
+blocks) is declared in the innermost layer that holds all its readers.
+
 When a scope cannot be a layer (its computation interleaves with its
 parent's, or its body needs a dim its inputs do not bind), `plan` returns
 None and the writer falls back to one flat model body.
@@ -80,11 +83,22 @@ def _merge_sparse_lists(conv: Converted) -> dict[Path, Path]:
 
 
 def plan(conv: Converted) -> Plan:
+    moved: dict[str, Path] = {}
+    for _ in range(4):  # moving a parameter can turn a scope into a plain one: settle
+        found = _plan(conv, moved)
+        if isinstance(found, Plan):
+            return found
+        moved.update(found)
+    raise NotNested("shared parameters do not settle into layers")
+
+
+def _plan(conv: Converted, moved: dict[str, Path]) -> Plan | dict[str, Path]:
+    """The plan, or the parameters to move (value -> new path) before planning again."""
     rename = _merge_sparse_lists(conv)
     if len(set(rename.values())) != len(rename):
         raise NotNested("merged list names collide")
     inst_paths = {i.path: rename[i.path] for i in conv.instances}
-    param_at = {p.value: rename[p.path] for p in conv.params}
+    param_at = {p.value: moved.get(p.value, rename[p.path]) for p in conv.params}
 
     root = Scope((), "root")
 
@@ -124,10 +138,45 @@ def plan(conv: Converted) -> Plan:
         home = effective(inst_paths[insts[0].path][:-1] if insts else st.scope)
         home.stmts.append(st)
         placed[id(st)] = home.path
+    to_move = _shared_params(conv, param_at, placed, effective, inst_paths)
+    if to_move:
+        return to_move
     for path in param_at.values():
         if scope(path[:-1]).kind not in ("layer", "root"):
             raise NotNested(f"parameter {'.'.join(path)} is not inside a layer")
     return _Builder(conv, root, inst_paths, param_at, effective, placed).run()
+
+
+def _shared_params(conv: Converted, param_at: dict[str, Path], placed: dict[int, Path],
+                   effective: Callable[[Path], Scope],
+                   inst_paths: dict[Path, Path]) -> dict[str, Path]:  # fmt: skip
+    """Parameters read outside the layer that declares them -> a path in the innermost
+    layer (or the model) holding every reader."""
+    readers: dict[str, list[Path]] = defaultdict(list)
+    for st in conv.stmts:
+        for r in st.expr.refs:
+            if isinstance(r, str) and r in param_at:
+                readers[r].append(placed[id(st)])
+    taken = {*inst_paths.values(), *param_at.values()}
+    out: dict[str, Path] = {}
+    for value, homes in readers.items():
+        path = param_at[value]
+        home = effective(path[:-1]).path
+        if all(h[: len(home)] == home for h in homes):
+            continue
+        common = homes[0]
+        for h in homes[1:]:
+            k = 0
+            while k < min(len(common), len(h)) and common[k] == h[k]:
+                k += 1
+            common = common[:k]
+        target = effective(common).path
+        leaf, i = path[-1], 1
+        while any(t[: len(target) + 1] == (*target, leaf) for t in taken):
+            leaf, i = f"{path[-1]}_{i}", i + 1
+        out[value] = (*target, leaf)
+        taken.add(out[value])
+    return out
 
 
 def _classify(s: Scope) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from ..dims import Dim
 from ..types import DType, TensorType
 from .convert import Ctx, Node, scalar_text
-from .ir import Expr, ex, lit
+from .ir import Expr, ex, hole, lit
 from .shapes import fold_known
 
 Handler = Callable[[Ctx, Node], None]
@@ -58,7 +58,15 @@ def convert_node(c: Ctx, n: Node) -> None:
         c.fail("E1011", f"{n.op} is missing a required input")
 
 
-_MULTI_OUTPUT = {"Split", "Dropout", "MaxPool", "LayerNormalization", "BatchNormalization"}
+_MULTI_OUTPUT = {
+    "Split",
+    "Dropout",
+    "MaxPool",
+    "LayerNormalization",
+    "BatchNormalization",
+    "Attention",
+    "SoftmaxCrossEntropyLoss",
+}
 
 
 def _constant(c: Ctx, n: Node) -> None:
@@ -173,23 +181,6 @@ def _leaky_relu(c: Ctx, n: Node) -> None:
     c.emit(n.outputs[0], ex("where({} >= 0.0, {}, {} * {})", x, x, x, alpha), t)
 
 
-@op("Elu", "Celu", attrs="alpha")
-def _elu(c: Ctx, n: Node) -> None:
-    (x,), (t,) = operands(c, n.inputs)
-    alpha = scalar_text(n.attrs.get("alpha", 1.0), t.dtype)
-    inner = ex("exp({})", x) if n.op == "Elu" else ex("exp({} / {})", x, alpha)
-    c.emit(n.outputs[0], ex("where({} > 0.0, {}, {} * ({} - 1.0))", x, x, alpha, inner), t)
-
-
-@op("Selu", attrs="alpha gamma")
-def _selu(c: Ctx, n: Node) -> None:
-    (x,), (t,) = operands(c, n.inputs)
-    alpha = scalar_text(n.attrs.get("alpha", 1.67326319217681884765625), t.dtype)
-    gamma = scalar_text(n.attrs.get("gamma", 1.05070102214813232421875), t.dtype)
-    e = ex("{} * where({} > 0.0, {}, {} * (exp({}) - 1.0))", gamma, x, x, alpha, x)
-    c.emit(n.outputs[0], e, t)
-
-
 @op("HardSigmoid", attrs="alpha beta")
 def _hard_sigmoid(c: Ctx, n: Node) -> None:
     (x,), (t,) = operands(c, n.inputs)
@@ -301,11 +292,23 @@ def _div(c: Ctx, n: Node) -> None:
 @op("Mod", attrs="fmod")
 def _mod(c: Ctx, n: Node) -> None:
     (a, b), (ta, tb) = operands(c, n.inputs)
-    if n.attrs.get("fmod", 0) != 0 or ta.dtype.is_float:
-        c.unsupported("only integer Mod with fmod=0 is supported")
-    c.emit(
-        n.outputs[0], ex("{} % {}", a, b), TensorType(ta.dtype, broadcast(c, ta.shape, tb.shape))
+    _same_dtype(c, ta, tb)
+    fmod = n.attrs.get("fmod", 0) != 0
+    if ta.dtype is DType.BOOL:
+        c.fail("E1008", "Mod on `bool` is not supported")
+    t = TensorType(ta.dtype, broadcast(c, ta.shape, tb.shape))
+    if not fmod:
+        c.emit(n.outputs[0], ex("{} % {}", a, b), t)
+        return
+    # C's fmod has the dividend's sign, mdl's % the divisor's: they differ by b where the
+    # remainder is non-zero and the signs differ
+    r = f"{n.outputs[0]}\x00rem"
+    c.emit(r, ex("{} % {}", a, b), t, "rem")
+    zero = "0.0" if ta.dtype.is_float else "0"
+    fix = ex(
+        f"logical_and({{}} != {zero}, ({{}} < {zero}) != ({{}} < {zero}))", hole(r), hole(r), a
     )
+    c.emit(n.outputs[0], ex("where({}, {} - {}, {})", fix, hole(r), b, hole(r)), t)
 
 
 @op("Pow")
@@ -367,27 +370,13 @@ def _dropout(c: Ctx, n: Node) -> None:
         mode = c.known(n.inputs[2])
         if mode is None or bool(mode.array.reshape(-1)[0]):
             c.unsupported("Dropout in training mode is not supported")
-    if len(n.outputs) > 1 and n.outputs[1]:
-        c.unsupported("Dropout's mask output is not supported")
     (x,), (t,) = operands(c, n.inputs[:1])
     c.emit(n.outputs[0], x, t, "h")
-
-
-@op("Softmax", "LogSoftmax", attrs="axis")
-def _softmax(c: Ctx, n: Node) -> None:
-    (x,), (t,) = operands(c, n.inputs)
-    axis = axis_of(c, int(n.attrs.get("axis", -1)), t.rank)
-    name = "softmax" if n.op == "Softmax" else "log_softmax"
-    if f32_only(t):
-        arg = "" if axis == t.rank - 1 else f"[axis={axis}]"
-        c.emit(n.outputs[0], ex(f"nn.{name}{arg}({{}})", x), t)
-        return
-    shifted = ex(f"{{}} - max({{}}, axis={axis}, keep=true)", x, x)
-    if n.op == "Softmax":
-        e = ex(f"exp({{}}) / sum(exp({{}}), axis={axis}, keep=true)", shifted, shifted)
-    else:
-        e = ex(f"{{}} - log(sum(exp({{}}), axis={axis}, keep=true))", shifted, shifted)
-    c.emit(n.outputs[0], e, t)
+    if len(n.outputs) > 1 and n.outputs[1]:  # nothing is dropped at inference
+        shape = ", ".join(str(d) for d in t.shape)
+        mask = Expr(f"full([{shape}], true)", (), frozenset().union(*(Dim.of(d).symbols
+                                                                      for d in t.shape)))  # fmt: skip
+        c.emit(n.outputs[1], mask, TensorType(DType.BOOL, t.shape), "mask")
 
 
 # ---------------------------------------------------------------- reductions
@@ -416,6 +405,8 @@ def _reduce(c: Ctx, n: Node) -> None:
         return
     axes = sorted({axis_of(c, a, t.rank) for a in axes}) if axes else list(range(t.rank))
     keep = bool(n.attrs.get("keepdims", 1))
+    if t.dtype is DType.BOOL and n.op in ("ReduceMax", "ReduceMin"):  # any / all
+        x = ex("cast({}, i32)", x)
     match n.op:
         case "ReduceL1":
             x = ex("abs({})", x)
@@ -430,6 +421,8 @@ def _reduce(c: Ctx, n: Node) -> None:
         e = ex("sqrt({})", e)
     elif n.op in ("ReduceLogSum", "ReduceLogSumExp"):
         e = ex("log({})", e)
+    if t.dtype is DType.BOOL and n.op in ("ReduceMax", "ReduceMin"):
+        e = ex("cast({}, bool)", e)
     shape = tuple(
         Dim.of(1) if i in axes else d for i, d in enumerate(t.shape) if keep or i not in axes
     )
@@ -439,11 +432,17 @@ def _reduce(c: Ctx, n: Node) -> None:
 @op("ArgMax", "ArgMin", attrs="axis keepdims select_last_index")
 def _argmax(c: Ctx, n: Node) -> None:
     (x,), (t,) = operands(c, n.inputs)
-    if n.attrs.get("select_last_index", 0):
-        c.unsupported("select_last_index=1 is not supported")
     axis = axis_of(c, int(n.attrs.get("axis", 0)), t.rank)
     keep = bool(n.attrs.get("keepdims", 1))
+    last = bool(n.attrs.get("select_last_index", 0))
+    if last:  # the first index in the reversed axis, counted from the end
+        size = Dim.of(t.shape[axis])
+        x = ex(f"gather({{}}, arange({size - 1}, -1, step=-1), axis={axis})", x)
+        x = Expr(x.text, x.refs, x.symbols | size.symbols)
     e = ex(f"{n.op.lower()}({{}}, {axis}{', keep=true' if keep else ''})", x)
+    if last:
+        e = ex(f"{Dim.of(t.shape[axis]) - 1} - {{}}", e)
+        e = Expr(e.text, e.refs, e.symbols | Dim.of(t.shape[axis]).symbols)
     shape = tuple(Dim.of(1) if i == axis else d for i, d in enumerate(t.shape) if keep or i != axis)
     c.emit(n.outputs[0], e, TensorType(DType.I64, shape))
 
@@ -501,4 +500,4 @@ def _gemm(c: Ctx, n: Node) -> None:
 
 
 # conv, pooling and normalisation live in ops_nn.py; layout ops in ops_layout.py
-from . import ops_layout, ops_nn  # noqa: E402,F401  (they register with `op`)
+from . import ops_attention, ops_index, ops_layout, ops_math, ops_nn, ops_rearrange  # noqa: E402,F401  (they register with `op`)

@@ -184,10 +184,16 @@ def _slice(c: Ctx, n: Node) -> None:
         c.fail("E1011", "Slice's starts, ends, axes and steps differ in length")
     items = [":"] * t.rank
     shape = list(t.shape)
+    backwards: list[tuple[int, list[int]]] = []  # (axis, indices) taken with `gather`
     for s, e, a, step in zip(starts, ends, axes, steps, strict=True):
         a = axis_of(c, a, t.rank)
-        if step < 1:
-            c.unsupported(f"slice step {step} is not supported (mdl slices forwards)")
+        if step == 0:
+            c.fail("E1011", "a slice step of 0")
+        if step < 0:
+            indices = _backwards(c, s, e, step, Dim.of(t.shape[a]))
+            backwards.append((a, indices))
+            shape[a] = Dim.of(len(indices))
+            continue
         dim = Dim.of(t.shape[a])
         lo, hi = _bound(s, dim, 0), _bound(e, dim, None)
         hi_dim = dim if hi is None else hi
@@ -201,12 +207,29 @@ def _slice(c: Ctx, n: Node) -> None:
     while items and items[-1] == ":":
         items.pop()
     x = c.arg(n.inputs[0])
-    if not items:
+    if not items and not backwards:
         c.emit(n.outputs[0], x, t, "h")
         return
-    e = ex(f"{{}}[{', '.join(items)}]", x)
+    e = ex(f"{{}}[{', '.join(items)}]", x) if items else x
     e = Expr(e.text, e.refs, e.symbols | dims_symbols(starts + ends))
+    for a, indices in backwards:
+        name = f"{n.outputs[0]}\x00rows{a}"
+        c.set_known(name, np.array(indices, dtype=np.int64), DType.I64)
+        e = ex(f"gather({{}}, {{}}, axis={a})", e, c.arg(name))
     c.emit(n.outputs[0], e, TensorType(t.dtype, tuple(shape)), "part")
+
+
+def _backwards(c: Ctx, start: Dim, end: Dim, step: int, dim: Dim) -> list[int]:
+    """The indices a backwards ONNX slice visits: bounds clamped as the spec says."""
+    if not (dim.is_const and start.is_const and end.is_const):
+        c.unsupported("a backwards slice of a symbolic dim is not supported")
+    size, s, e = int(dim), int(start), int(end)
+    s = min(max(s + size if s < 0 else s, 0), size - 1)
+    e = min(max(e + size if e < 0 else e, -1), size - 1)
+    indices = list(range(s, e, step))
+    if not indices:
+        c.fail("E1003", "the backwards slice is empty")
+    return indices
 
 
 def _bound(b: Dim, dim: Dim, default: int | None) -> Dim | None:
@@ -366,7 +389,7 @@ def _trilu(c: Ctx, n: Node) -> None:
             first = src.array.reshape(-1)[0].item()
     elif n.inputs[0] in c.filled and t.rank == 2:
         first = c.filled[n.inputs[0]]
-    zero = "false" if t.dtype is DType.BOOL else "0"
+    zero = scalar_text(0, t.dtype)  # false, 0 or 0.0: the literal of the dtype
     if first is not None:  # a filled matrix: the mask itself, or a `where` of it
         if t.dtype is DType.BOOL and bool(first):
             c.emit(n.outputs[0], cond, t, "mask")

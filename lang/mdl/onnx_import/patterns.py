@@ -7,7 +7,8 @@ PyTorch's names give (`blocks.0.attn.qkv`), so its parameters land in the
 weights file under the state-dict keys (`blocks.0.attn.qkv.weight`), with the
 layouts the standard layers declare (a MatMul's [In, Out] weight is stored
 transposed, as nn.Linear's [Out, In]). Anything that does not fit exactly is
-left to the one-node converters.
+left to the one-node converters. Causal self-attention, a pattern of some thirty
+nodes, is matched in attention.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from ..dims import Dim
 from ..types import DType, TensorType
+from .attention import AttentionMatcher
 from .convert import Ctx, Node
 from .ir import Expr, Known, Path, Tensor, ex, hole
 from .names import scope_of, state_dict_path
@@ -31,8 +33,10 @@ class Patterns:
             for i in n.inputs:
                 if i:
                     self.consumers[i].append(n)
+        self.producer: dict[str, Node] = {o: n for n in nodes for o in n.outputs if o}
         self.graph_outputs = graph_outputs
         self.absorbed: set[int] = set()
+        self.attention = AttentionMatcher(self)
         # Constant nodes may come after the node that starts a pattern
         self.constants: dict[str, np.ndarray] = {
             n.outputs[0]: n.attrs["value"] for n in nodes
@@ -93,8 +97,8 @@ class Patterns:
         match n.op:
             case "Gemm":
                 return self.dense_gemm(n)
-            case "MatMul":
-                return self.dense_matmul(n)
+            case "MatMul":  # an attention's output projection, or a Dense
+                return self.attention.match(n) or self.dense_matmul(n)
             case "Conv":
                 return self.conv(n)
             case "BatchNormalization":

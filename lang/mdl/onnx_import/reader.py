@@ -6,7 +6,7 @@ is a coded diagnostic, never a traceback: bytes that are not a model protobuf
 about its extent (E1002), dims that are negative, zero where mdl needs a size,
 or absurdly large (E1003), initializers whose data disagrees with their shape
 (E1004), subgraphs nested too deeply or graphs too large (E1005), opsets we do
-not read (E1009). External data is read here, by us, from a regular file
+not read (E1009: below opset 13 only ops whose definition has not changed since). External data is read here, by us, from a regular file
 inside the model's folder, never through onnx's own loader.
 """
 
@@ -107,10 +107,32 @@ def _default_opset(proto: object) -> int:
     newest = onnx.defs.onnx_opset_version()
     if opset is None:
         fail("E1009", "the model imports no version of the default ONNX opset")
-    if opset < MIN_OPSET or opset > newest:
+    if opset < 1 or opset > newest:
         fail("E1009", f"opset {opset} is not supported: mdl imports opsets {MIN_OPSET} to {newest}",
-             help="convert the model with `onnx.version_converter.convert_version(model, 17)`")  # fmt: skip
+             help=OPSET_HELP)  # fmt: skip
     return int(opset)
+
+
+OPSET_HELP = "convert the model with `onnx.version_converter.convert_version(model, 17)`"
+
+
+def check_old_opset(op: str, opset: int) -> str | None:
+    """Below MIN_OPSET a node is read only when its op's definition in force at `opset` is the
+    one in force at MIN_OPSET (`And` has not changed since opset 7): then it means what the
+    converters expect. None when it can be read, else why not."""
+    import onnx.defs
+
+    if opset >= MIN_OPSET:
+        return None
+    try:
+        old = onnx.defs.get_schema(op, opset).since_version
+        current = onnx.defs.get_schema(op, MIN_OPSET).since_version
+    except onnx.defs.SchemaError:
+        return f"op `{op}` has no definition in opset {opset} or {MIN_OPSET}"
+    if old != current:
+        return (f"`{op}` changed in opset {current}; mdl imports opsets {MIN_OPSET} and newer"
+                " (older ones only for ops unchanged since)")  # fmt: skip
+    return None
 
 
 def _check_nesting(graph: object) -> None:

@@ -42,6 +42,8 @@ def fold_known(c: Ctx, n: Node) -> bool:
             total = Dim.of(total) * Dim.of(d)
         c.set_known(n.outputs[0], _obj([total]).reshape(()), DType.I64)
         return True
+    if n.op == "CastLike" and _cast_like(c, n):
+        return True
     present = [i for i in n.inputs if i]
     knowns = [c.known(i) for i in present]
     if not present or any(k is None for k in knowns):
@@ -58,6 +60,19 @@ def fold_known(c: Ctx, n: Node) -> bool:
     for out in n.outputs:
         if out:
             c.recipe[out] = n
+    return True
+
+
+def _cast_like(c: Ctx, n: Node) -> bool:
+    """CastLike of a constant reads only the element type of its second input, which may be
+    a run-time tensor (`CastLike(-inf, mask)` in an attention mask's padding)."""
+    k = c.known(n.inputs[0])
+    if k is None or k.is_symbolic or k.dtype is None or len(n.inputs) < 2 or not n.inputs[1]:
+        return False
+    target = c.type_of(n.inputs[1]).dtype
+    if k.array.size > MAX_FOLD_ELEMENTS or (target.is_int and k.dtype.is_float):
+        return False  # float -> int rounding and saturation are left to the run-time cast
+    c.set_known(n.outputs[0], k.array.astype(target.numpy), target)
     return True
 
 
