@@ -23,6 +23,11 @@ from .pool import I8P, I64, TASK, Pool, threads_of
 
 MIN_LOOP_WORK = 1 << 17  # innermost steps of a loop nest worth splitting (measured: GPT, ResNet-20)
 MIN_GEMM_WORK = 1 << 19  # multiply-adds of a product worth splitting
+# ... or elements of B for a product of few rows (a batch-1 Dense): it streams B from L3
+# once, so two cores' caches and load ports halve it where the multiply-adds alone would not
+# repay the workers' wake-up
+MIN_GEMV_B = 1 << 17
+GEMV_ROWS = 4
 GUESS = 16  # the trip count of a loop whose bounds depend on an enclosing loop
 ROW_UNIT = 8  # rows per unit when splitting rows
 COL_UNIT = 32  # columns per unit when splitting columns (two AVX-512 vectors of f32)
@@ -86,9 +91,17 @@ def define_parallel_gemm(m: ll.Module, gemm: ll.Function, pool: Pool) -> ll.Func
     b.call(gemm, [a, b_, c, rows, cols, depth, lda, ldb, ldc])
     b.ret_void()
     b.position_at_end(check)
-    work = b.mul(b.mul(rows, cols), depth)
+    b_elements = b.mul(cols, depth)
+    work = b.mul(rows, b_elements)
+    enough = b.or_(
+        b.icmp_signed(">=", work, ll.Constant(I64, MIN_GEMM_WORK)),
+        b.and_(
+            b.icmp_signed("<=", rows, ll.Constant(I64, GEMV_ROWS)),
+            b.icmp_signed(">=", b_elements, ll.Constant(I64, MIN_GEMV_B)),
+        ),
+    )
     split = fn.append_basic_block("split")
-    b.cbranch(b.icmp_signed("<", work, ll.Constant(I64, MIN_GEMM_WORK)), alone, split)
+    b.cbranch(enough, split, alone)
     b.position_at_end(split)
     threads = threads_of(b, raw)
     ctx = b.alloca(args)

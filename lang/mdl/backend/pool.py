@@ -6,7 +6,12 @@
     void parallel_for(i8* pool, void (i8*, i64, i64)* task, i8* ctx, i64 n)   (internal)
 
 `parallel_for` splits 0..n into one contiguous range per thread, the caller
-taking the first, and returns when every range is done. Which thread runs an
+taking the first, and returns when every range is done. Each worker claims its
+range (a compare-and-swap on its flag) before it runs it; the caller, its own range
+done, claims and runs every range no worker has claimed yet. A worker that is slow
+to wake (asleep, or its core taken by another process) thus costs at most the wait
+for the ranges already started, never the whole split: on a busy machine a parallel
+loop degrades to the caller running it alone. Which thread runs an
 iteration never changes what it computes (the kernels' parallel loops have
 independent iterations and reduce nothing across them), so results are
 bit-identical whatever the thread count. Workers spin on a generation counter
@@ -24,7 +29,7 @@ from typing import Any
 
 import llvmlite.ir as ll
 
-from .irloops import loop
+from .irloops import loop, when
 
 I8 = ll.IntType(8)
 I32 = ll.IntType(32)
@@ -33,10 +38,11 @@ I8P = I8.as_pointer()
 VOID = ll.VoidType()
 OPAQUE = ll.ArrayType(I64, 8)  # a pthread mutex or condition variable
 TASK = ll.FunctionType(VOID, [I8P, I64, I64])
-# nthreads, task, ctx, n, generation, pending, stop, busy, mutex, work, done, threads, ran, args
+# nthreads, task, ctx, n, generation, pending, stop, busy, mutex, work, done, threads, ran,
+# args, claimed
 POOL = ll.LiteralStructType(
     [I64, TASK.as_pointer(), I8P, I64, I64, I64, I64, I64, OPAQUE, OPAQUE, OPAQUE]
-    + [I64.as_pointer(), I64.as_pointer(), I8P]
+    + [I64.as_pointer(), I64.as_pointer(), I8P, I64.as_pointer()]
 )
 (
     NTHREADS,
@@ -53,7 +59,8 @@ POOL = ll.LiteralStructType(
     THREADS,
     RAN,
     ARGS,
-) = range(14)
+    CLAIMED,
+) = range(15)
 WORKER_ARG = ll.LiteralStructType([POOL.as_pointer(), I64])
 SPIN = 20000  # pause instructions (~0.3 ms) before a waiting thread sleeps
 
@@ -217,6 +224,12 @@ def _worker(m: ll.Module, lib: _Libc) -> ll.Function:
     b.position_at_end(leave)
     b.ret(ll.Constant(I8P, None))
     b.position_at_end(run)
+    # the caller may have taken this range already (it found it unclaimed)
+    flag = b.gep(b.load(_field(b, pool, CLAIMED)), [me])
+    got = b.cmpxchg(flag, _c(0), _c(1), "acq_rel", "acquire")
+    mine = fn.append_basic_block("claimed")
+    b.cbranch(b.extract_value(got, 1), mine, loop)
+    b.position_at_end(mine)
     begin, end = _range_of(b, b.load(_field(b, pool, N)), me, b.load(_field(b, pool, NTHREADS)))
     call = fn.append_basic_block("call")
     finish = fn.append_basic_block("finish")
@@ -263,6 +276,15 @@ def _parallel_for(m: ll.Module, lib: _Libc) -> ll.Function:
     b.store(task, _field(b, pool, TASKF))
     b.store(ctx, _field(b, pool, CTX))
     b.store(n, _field(b, pool, N))
+    claimed = b.load(_field(b, pool, CLAIMED))
+    loop(
+        fn,
+        b,
+        _c(1),
+        threads,
+        1,
+        lambda bb, w: bb.store_atomic(_c(0), bb.gep(claimed, [w]), "release", 8),
+    )
     b.store_atomic(b.sub(threads, _c(1)), _field(b, pool, PENDING), "release", 8)
     b.call(lib.lock, [_opaque(b, pool, MUTEX)])
     b.atomic_rmw("add", _field(b, pool, GENERATION), _c(1), "release")
@@ -271,6 +293,20 @@ def _parallel_for(m: ll.Module, lib: _Libc) -> ll.Function:
     _, end = _range_of(b, n, _c(0), threads)
     b.call(task, [ctx, _c(0), end])
     b.atomic_rmw("add", b.gep(b.load(_field(b, pool, RAN)), [_c(0)]), _c(1), "monotonic")
+
+    def steal(bb: ll.IRBuilder, w: Any) -> None:
+        got = bb.cmpxchg(bb.gep(claimed, [w]), _c(0), _c(1), "acq_rel", "acquire")
+
+        def run(b2: ll.IRBuilder) -> None:
+            begin, end = _range_of(b2, n, w, threads)
+            when(
+                fn, b2, b2.icmp_signed("<", begin, end), lambda b3: b3.call(task, [ctx, begin, end])
+            )
+            b2.atomic_rmw("sub", _field(b2, pool, PENDING), _c(1), "acq_rel")
+
+        when(fn, bb, bb.extract_value(got, 1), run)
+
+    loop(fn, b, _c(1), threads, 1, steal)
 
     def all_done(bb: ll.IRBuilder) -> Any:
         return bb.icmp_unsigned("==", _load(bb, _field(bb, pool, PENDING)), _c(0))
@@ -313,6 +349,8 @@ def _create(m: ll.Module, lib: _Libc, worker: ll.Function) -> ll.Function:
     b.store(tids, _field(b, pool, THREADS))
     b.store(ran, _field(b, pool, RAN))
     b.store(args_raw, _field(b, pool, ARGS))
+    claimed = b.bitcast(b.call(lib.calloc, [threads, _c(8)]), I64.as_pointer())
+    b.store(claimed, _field(b, pool, CLAIMED))
     args = b.bitcast(args_raw, WORKER_ARG.as_pointer())
     # start workers 1 .. threads-1; if one cannot start, the pool has as many as did
     head = fn.append_basic_block("spawn")
@@ -376,6 +414,7 @@ def _destroy(m: ll.Module, lib: _Libc) -> ll.Function:
     b.call(lib.free, [b.bitcast(tids, I8P)])
     b.call(lib.free, [b.bitcast(b.load(_field(b, pool, RAN)), I8P)])
     b.call(lib.free, [b.load(_field(b, pool, ARGS))])
+    b.call(lib.free, [b.bitcast(b.load(_field(b, pool, CLAIMED)), I8P)])
     b.call(lib.free, [raw])
     b.ret_void()
     return fn
