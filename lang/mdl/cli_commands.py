@@ -244,7 +244,7 @@ def cmd_stats(args: argparse.Namespace, console: Console) -> int:
         if plan.per_thread:
             console.out.write(
                 f"native scratch per thread: {human_bytes(plan.per_thread)} "
-                "(im2col matrices, outside the arena)\n"
+                "(convolution scratch, outside the arena)\n"
             )
     return EXIT_OK
 

@@ -344,14 +344,16 @@ class _Emitter:
                             self.stmts(st.orelse, env)
                 case ir.Gemm():
                     t = VALUE_TYPES[self.dtypes[st.c]]
-                    fn = define_gemm(self.m, t, self.width if t == F32 else self.width // 2)
+                    width = self.width if t == F32 else self.width // 2
+                    fn = define_gemm(self.m, t, width, indirect=bool(st.b_rows))
                     fn = define_parallel_gemm(self.m, fn, self.pool)
                     ptrs = [
                         self.b.gep(self.buffer(name), [self.expr(off, env)])
                         for name, off in ((st.a, st.a_off), (st.b, st.b_off), (st.c, st.c_off))
                     ]
                     sizes = [self.expr(e, env) for e in (st.m, st.n, st.k, st.lda, st.ldb, st.ldc)]
-                    self.b.call(fn, [self.pool_arg, *ptrs, *sizes])
+                    rows = [self.buffer(st.b_rows)] if st.b_rows else []
+                    self.b.call(fn, [self.pool_arg, *ptrs, *sizes, *rows])
                 case ir.Fail():
                     for i, v in enumerate(st.values):
                         x = self.to_i64(self.expr(v, env), v.dtype)

@@ -217,6 +217,7 @@ def _rename_stmt(st: ir.Stmt, buf: Rename, var: dict[str, str]) -> ir.Stmt:
                 buf(st.c),
                 *(e(x) for x in (st.m, st.n, st.k, st.a_off, st.b_off, st.c_off)),
                 *(e(x) for x in (st.lda, st.ldb, st.ldc)),
+                buf(st.b_rows) if st.b_rows else "",
             )
     raise ir.LoopIRError(f"cannot rename in {st!r}")
 

@@ -62,12 +62,22 @@ def block_columns(t: ll.Type, width: int) -> int:
     return PACK_BYTES // (KC * size) // nr * nr
 
 
-def define_gemm(m: ll.Module, t: ll.Type, width: int) -> ll.Function:
-    name = f"mdl_gemm_{dtype_name(t)}_w{width}"
+def define_gemm(m: ll.Module, t: ll.Type, width: int, indirect: bool = False) -> ll.Function:
+    """`indirect`: a last argument `i64* boff`, B's row k at B + boff[k] (convolutions
+    read their input in place through it); such products are never packed."""
+    name = f"mdl_gemm_{dtype_name(t)}_w{width}" + ("_ind" if indirect else "")
     if name in m.globals:
         return m.globals[name]
-    fn = _declare(m, name, t, [])
-    blocks = _define_blocks(m, t, width)
+    fn = _declare(m, name, t, [I64.as_pointer()] if indirect else [])
+    blocks = _define_blocks(m, t, width, indirect)
+    if indirect:
+        rows, cols, depth = fn.args[3:6]
+        bld = ll.IRBuilder(fn.append_basic_block("entry"))
+        _, direct_kc = _plan(bld, t, width, rows, cols, depth)
+        null = ll.Constant(t.as_pointer(), None)
+        bld.call(blocks, [*fn.args[:9], direct_kc, cols, null, fn.args[9]])
+        bld.ret_void()
+        return fn
     packed = _define_packed(m, t, width, blocks)
     rows, cols, depth = fn.args[3:6]
     bld = ll.IRBuilder(fn.append_basic_block("entry"))
@@ -117,20 +127,23 @@ def _declare(m: ll.Module, name: str, t: ll.Type, extra: list[ll.Type]) -> ll.Fu
     return fn
 
 
-def _define_blocks(m: ll.Module, t: ll.Type, width: int) -> ll.Function:
+def _define_blocks(m: ll.Module, t: ll.Type, width: int, indirect: bool = False) -> ll.Function:
     """`blocks(A, B, C, m, n, k, lda, ldb, ldc, kblock, nblock, packed)`: C = A @ B in
     blocks of kblock rows by nblock columns of B. The tiles read each block from `packed`
     after packing it there, or from B itself when `packed` is null. (Copying A's MR x KC
     slices too, out of the cache sets their rows share at lda = 1024, was measured:
     5-10% slower, the copy costing more than the conflicts.)"""
     p = t.as_pointer()
-    fn = _declare(m, f"mdl_gemm_{dtype_name(t)}_w{width}_blocks", t, [I64, I64, p])
+    name = f"mdl_gemm_{dtype_name(t)}_w{width}_blocks" + ("_ind" if indirect else "")
+    extra = [I64.as_pointer()] if indirect else []
+    fn = _declare(m, name, t, [I64, I64, p, *extra])
     fn.attributes.add("noinline")  # one copy for both paths
-    a, b, c, rows, cols, depth, lda, ldb, ldc, kblock, nblock, packed = fn.args
+    a, b, c, rows, cols, depth, lda, ldb, ldc, kblock, nblock, packed = fn.args[:12]
+    boff = fn.args[12] if indirect else None
     mr, nr = rows_per_block(width), 2 * width
     heights = _row_tiles(mr)
-    full_tiles = [define_tile(m, t, width, r, 2, False) for r in heights]
-    tail_tiles = [define_tile(m, t, width, r, 1, True) for r in heights]
+    full_tiles = [define_tile(m, t, width, r, 2, False, indirect) for r in heights]
+    tail_tiles = [define_tile(m, t, width, r, 1, True, indirect) for r in heights]
     bld = ll.IRBuilder(fn.append_basic_block("entry"))
     pack = bld.icmp_unsigned("!=", packed, ll.Constant(p, None))
 
@@ -147,8 +160,14 @@ def _define_blocks(m: ll.Module, t: ll.Type, width: int) -> ll.Function:
         pc = bld.phi(I64)
         pc.add_incoming(const(0), before)
         kc = _min(bld, kblock, bld.sub(depth, pc))
-        source = bld.gep(b, [bld.add(bld.mul(pc, ldb), jc)])
-        when(fn, bld, pack, lambda bld: _pack(m, fn, bld, t, width, source, ldb, packed, kc, nc))
+        if boff is not None:  # row offsets from the table, from row pc on; never packed
+            source = bld.gep(b, [jc])
+            rows_at = bld.gep(boff, [pc])
+        else:
+            source = bld.gep(b, [bld.add(bld.mul(pc, ldb), jc)])
+            when(
+                fn, bld, pack, lambda bld: _pack(m, fn, bld, t, width, source, ldb, packed, kc, nc)
+            )
         panels = bld.select(pack, packed, source)
         panel_stride = bld.select(pack, const(nr), ldb)
         panel_step = bld.select(pack, kc, const(1))  # panel j starts at j * panel_step
@@ -171,7 +190,7 @@ def _define_blocks(m: ll.Module, t: ll.Type, width: int) -> ll.Function:
                 panel = bld.gep(panels, [bld.add(bld.mul(j, panel_step), inner)])
                 c_at = bld.gep(c_rows, [bld.add(j, inner)])
                 args = [a_rows, lda, panel, panel_stride, c_at, ldc, kc, accumulate, ncols]
-                bld.call(tile, args)
+                bld.call(tile, args + ([rows_at] if boff is not None else []))
 
             zero = const(0)
             loop(fn, bld, zero, full, nr, lambda bld, j: call(bld, full_tile, j, zero, zero))

@@ -40,20 +40,25 @@ def align_of(t: ll.Type) -> int:
 
 
 def define_tile(
-    m: ll.Module, t: ll.Type, width: int, rows: int, vecs: int, masked: bool
-) -> ll.Function:
+    m: ll.Module, t: ll.Type, width: int, rows: int, vecs: int, masked: bool,
+    indirect: bool = False,
+) -> ll.Function:  # fmt: skip
+    """`indirect`: a last argument `i64* boff`, B's row k at b + boff[k] (ldb unused)."""
     name = f"mdl_gemm_{dtype_name(t)}_w{width}_tile{rows}x{vecs}{'m' if masked else ''}"
+    name += "_ind" if indirect else ""
     if name in m.globals:
         return m.globals[name]
     p = t.as_pointer()
+    extra = [I64.as_pointer()] if indirect else []
     fn = ll.Function(
-        m, ll.FunctionType(ll.VoidType(), [p, I64, p, I64, p, I64, I64, I1, I64]), name
+        m, ll.FunctionType(ll.VoidType(), [p, I64, p, I64, p, I64, I64, I1, I64, *extra]), name
     )
     fn.linkage = "internal"
     fn.attributes.add("noinline")
     for arg in (fn.args[0], fn.args[2], fn.args[4]):
         arg.add_attribute("noalias")
-    a, lda, b, ldb, c, ldc, kc, accumulate, ncols = fn.args
+    a, lda, b, ldb, c, ldc, kc, accumulate, ncols = fn.args[:9]
+    boff = fn.args[9] if indirect else None
     vec = ll.VectorType(t, width)
     vp = vec.as_pointer()
     align = align_of(t)
@@ -90,7 +95,10 @@ def define_tile(
     a_rows = [bld.gep(a, [bld.mul(const(r), lda)]) for r in range(rows)]
 
     def kstep(bld: ll.IRBuilder, kk: Any, accs: list[Any]) -> list[Any]:
-        brow = bld.gep(b, [bld.mul(kk, ldb)])
+        if boff is not None:
+            brow = bld.gep(b, [bld.load(bld.gep(boff, [kk]))])
+        else:
+            brow = bld.gep(b, [bld.mul(kk, ldb)])
         bvecs = [
             load(bld, bld.bitcast(bld.gep(brow, [const(h * width)]), vp), h) for h in range(vecs)
         ]

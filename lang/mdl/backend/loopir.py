@@ -193,6 +193,9 @@ class Gemm:
     lda: Expr
     ldb: Expr
     ldc: Expr
+    # indirect B (a convolution without im2col): the name of a const i64 buffer whose
+    # entry k is the offset of B's row k from b_off; ldb is then unused
+    b_rows: str = ""
 
 
 Stmt = For | Store | Local | Assign | If | Fail | Gemm
@@ -233,7 +236,7 @@ class Program:
     oom_error: int = -1
 
     def buffer(self, name: str) -> Buffer:
-        for b in self.buffers:
+        for b in self.buffers + self.chunks:
             if b.name == name:
                 return b
         raise KeyError(name)
@@ -434,6 +437,12 @@ def _verify_stmts(stmts, bufs, syms, scope: dict[str, DType], where: str, n_erro
                     raise LoopIRError(f"{where}: gemm needs one float dtype")
                 if bufs[st.c].role in ("input", "param", "const"):
                     raise LoopIRError(f"{where}: gemm writes read-only buffer {st.c}")
+                if st.b_rows and (
+                    st.b_rows not in bufs
+                    or bufs[st.b_rows].dtype is not I64
+                    or bufs[st.b_rows].role != "const"
+                ):
+                    raise LoopIRError(f"{where}: gemm row offsets {st.b_rows} not a const i64")
                 for e in (st.m, st.n, st.k, st.a_off, st.b_off, st.c_off, st.lda, st.ldb, st.ldc):
                     _expect(_verify_expr(e, bufs, syms, scope, where), I64, where, "gemm size")
             case Fail():
@@ -526,6 +535,8 @@ def used_buffers(stmts: Sequence[Stmt]) -> list[str]:
                 seen.setdefault(x.a)
                 seen.setdefault(x.b)
                 seen.setdefault(x.c)
+                if x.b_rows:
+                    seen.setdefault(x.b_rows)
                 stack.extend((x.m, x.n, x.k, x.a_off, x.b_off, x.c_off, x.lda, x.ldb, x.ldc))
             case Un() | Cast():
                 stack.append(x.x)

@@ -75,6 +75,15 @@ class LowerCtx:
             )
         return name
 
+    def constant(self, data, prefix: str = "table") -> str:
+        """A constant buffer of the lowering's own (an offset table), holding `data`."""
+        name = f"{prefix}.{next(self._counter)}"
+        shape = tuple(Dim.of(int(d)) for d in data.shape)
+        self.program.buffers.append(
+            ir.Buffer(name, DType.from_numpy(data.dtype), shape, "const", data)
+        )
+        return name
+
     def error(self, message: str, code: str = "E0607") -> int:
         """Register a run-time error message; `{0}`, `{1}` stand for the `Fail` values."""
         self.program.errors.append(f"{code}: {message}")

@@ -77,18 +77,22 @@ def define_parallel_gemm(m: ll.Module, gemm: ll.Function, pool: Pool) -> ll.Func
     if name in m.globals:
         return m.globals[name]
     ptr = gemm.args[0].type
-    args = ll.LiteralStructType([ptr, ptr, ptr] + [I64] * 6)
-    fn = ll.Function(m, ll.FunctionType(ll.VoidType(), [I8P, ptr, ptr, ptr] + [I64] * 6), name)
+    extra = [a.type for a in gemm.args[9:]]  # the row offsets of an indirect product
+    args = ll.LiteralStructType([ptr, ptr, ptr] + [I64] * 6 + extra)
+    fn = ll.Function(
+        m, ll.FunctionType(ll.VoidType(), [I8P, ptr, ptr, ptr] + [I64] * 6 + extra), name
+    )
     fn.linkage = "internal"
     by_rows = _gemm_task(m, gemm, args, rows=True)
     by_cols = _gemm_task(m, gemm, args, rows=False)
-    raw, a, b_, c, rows, cols, depth, lda, ldb, ldc = fn.args
+    raw, a, b_, c, rows, cols, depth, lda, ldb, ldc = fn.args[:10]
+    tail = list(fn.args[10:])
     b = ll.IRBuilder(fn.append_basic_block("entry"))
     alone = fn.append_basic_block("alone")
     check = fn.append_basic_block("check")
     b.cbranch(b.icmp_unsigned("==", raw, ll.Constant(I8P, None)), alone, check)
     b.position_at_end(alone)
-    b.call(gemm, [a, b_, c, rows, cols, depth, lda, ldb, ldc])
+    b.call(gemm, [a, b_, c, rows, cols, depth, lda, ldb, ldc, *tail])
     b.ret_void()
     b.position_at_end(check)
     b_elements = b.mul(cols, depth)
@@ -105,7 +109,7 @@ def define_parallel_gemm(m: ll.Module, gemm: ll.Function, pool: Pool) -> ll.Func
     b.position_at_end(split)
     threads = threads_of(b, raw)
     ctx = b.alloca(args)
-    for i, v in enumerate((a, b_, c, rows, cols, depth, lda, ldb, ldc)):
+    for i, v in enumerate((a, b_, c, rows, cols, depth, lda, ldb, ldc, *tail)):
         b.store(v, b.gep(ctx, [ll.Constant(ll.IntType(32), 0), ll.Constant(ll.IntType(32), i)]))
     ctx_raw = b.bitcast(ctx, I8P)
     col_units = _ceil_div(b, cols, COL_UNIT)
@@ -136,10 +140,12 @@ def _gemm_task(m: ll.Module, gemm: ll.Function, args: ll.Type, rows: bool) -> ll
     raw, begin, end = fn.args
     b = ll.IRBuilder(fn.append_basic_block("entry"))
     ctx = b.bitcast(raw, args.as_pointer())
-    a, b_, c, nrows, ncols, depth, lda, ldb, ldc = (
+    fields = [
         b.load(b.gep(ctx, [ll.Constant(ll.IntType(32), 0), ll.Constant(ll.IntType(32), i)]))
-        for i in range(9)
-    )
+        for i in range(len(args.elements))
+    ]
+    a, b_, c, nrows, ncols, depth, lda, ldb, ldc = fields[:9]
+    tail = fields[9:]  # an indirect product's row offsets: the same for any split
     unit = ll.Constant(I64, ROW_UNIT if rows else COL_UNIT)
     lo = b.mul(begin, unit)
     size = nrows if rows else ncols
@@ -159,9 +165,12 @@ def _gemm_task(m: ll.Module, gemm: ll.Function, args: ll.Type, rows: bool) -> ll
                 lda,
                 ldb,
                 ldc,
+                *tail,
             ],
         )
     else:
-        b.call(gemm, [a, b.gep(b_, [lo]), b.gep(c, [lo]), nrows, count, depth, lda, ldb, ldc])
+        b.call(
+            gemm, [a, b.gep(b_, [lo]), b.gep(c, [lo]), nrows, count, depth, lda, ldb, ldc, *tail]
+        )
     b.ret_void()
     return fn

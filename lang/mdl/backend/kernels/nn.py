@@ -22,7 +22,10 @@ from ...primitives.nn import Window, paddings, per_axis
 from ...types import DType
 from .. import loopir as ir
 from . import lowering
+from .conv_shifted import shifted_conv_body
 from .half import f32_result, rounded_into, widened
+
+SHIFTED = True  # stride-1 convs without im2col (conv_shifted.py); tests compare both paths
 
 I64 = DType.I64
 
@@ -305,6 +308,24 @@ def _conv_as_gemm(
     n, g = ctx.fresh("n"), ctx.fresh("g")
     n_var, g_var = ir.Var(n), ir.Var(g)
     direct = (kh, kw) == (1, 1) and win.stride == (1, 1) and not any(win.pad_begin + win.pad_end)
+    if SHIFTED and not direct and tuple(int(s) for s in win.stride) == (1, 1):
+
+        def x_at(c: ir.Expr, ih: ir.Expr, iw: ir.Expr) -> ir.Expr:
+            channel = ir.add(ir.mul(g_var, ir.idx(cg)), c)
+            at = [n_var, channel, iw] if one_d else [n_var, channel, ih, iw]
+            return ir.flat_index(x_shape, at)
+
+        def out_store(o: ir.Expr, oh: ir.Expr, ow: ir.Expr, value: ir.Expr) -> ir.Stmt:
+            channel = ir.add(ir.mul(g_var, ir.idx(og)), o)
+            at = [n_var, channel, ow] if one_d else [n_var, channel, oh, ow]
+            return ir.Store(out_buf, ir.flat_index(out_shape, at), value)
+
+        body = shifted_conv_body(
+            ctx, win, x_buf, x_at, w_buf, out_store, g_var, cg, og,
+            (height, width), (out_h, out_w), dtype,
+        )  # fmt: skip
+        per_group = ir.For(g, ir.idx(0), ir.idx(groups), tuple(body))
+        return (ir.For(n, ir.idx(0), ir.dim(x_shape[0]), (per_group,), parallel=True),)
     if direct:
         cols, cols_off, ldb = (
             x_buf,
