@@ -126,6 +126,12 @@ class Timing:
     runs: int
 
 
+# several threads (see `measure`): rounds of blocks, each after a pause and untimed calls
+BLOCK_ROUNDS = 4
+QUIET_S = 0.25
+SETTLE_S = 0.02
+
+
 @dataclass
 class Plan:
     """How long to time one runner: at least `min_runs` calls, more while `budget` seconds
@@ -135,17 +141,22 @@ class Plan:
     budget: float
     min_runs: int
     max_runs: int = 200
-    settle: bool = False  # an untimed call before each timed one (see `measure`)
+    settle: bool = False  # several threads: timed in blocks (see `measure`)
 
 
 def measure(plans: dict[str, Plan]) -> dict[str, Timing]:
     """Median wall time of each runner's call, timed in interleaved rounds.
 
-        Each round calls every runner that still wants runs once, so a change in the
-        machine's load (other processes on a shared machine) hits all runners alike and
-        the ratios stay fair (with several threads, each timed call follows an untimed one, so
-    that the previous runner's spinning workers have gone quiet). Two warm-up calls first, except for a call slower than a
-        second, which is its own warm-up (its time counts) so that slow runners finish.
+    One thread: each round calls every runner that still wants runs once, so a change in
+    the machine's load (other processes on a shared machine) hits all runners alike and
+    the ratios stay fair. Several threads: runners' idle workers spin on the cores after
+    a call (onnxruntime's for tens of milliseconds, measured), which would slow whichever
+    runner comes next. So each round gives every runner a block instead: a pause of
+    QUIET_S (sleeping, so that the others' workers stop spinning), untimed calls for
+    SETTLE_S (its own workers awake), then its share of timed calls; BLOCK_ROUNDS such
+    rounds. Each runner is thus timed in its steady state, alone on the cores, as a user
+    calling it repeatedly sees it. Two warm-up calls first, except for a call slower than
+    a second, which is its own warm-up (its time counts) so that slow runners finish.
     """
     times: dict[str, list[float]] = {}
     for name, plan in plans.items():
@@ -157,17 +168,27 @@ def measure(plans: dict[str, Plan]) -> dict[str, Timing]:
             plan.call()
             plan.call()
 
-    def wants_more(name: str) -> bool:
+    def wants_more(name: str, rounds_left: int = 1) -> bool:
         plan, got = plans[name], times[name]
-        return len(got) < plan.min_runs or (len(got) < plan.max_runs and sum(got) < plan.budget)
+        # in block mode, each round may take only its share of the runs and the budget
+        share = max(1, BLOCK_ROUNDS - rounds_left + 1) / BLOCK_ROUNDS if rounds_left > 1 else 1
+        runs, budget = plan.max_runs * share, plan.budget * share
+        return len(got) < plan.min_runs * share or (len(got) < runs and sum(got) < budget)
 
+    if any(plan.settle for plan in plans.values()):
+        for left in range(BLOCK_ROUNDS, 0, -1):
+            for name in [n for n in plans if wants_more(n, left)]:
+                time.sleep(QUIET_S)
+                until = time.perf_counter() + SETTLE_S
+                plans[name].call()
+                while time.perf_counter() < until:
+                    plans[name].call()
+                while wants_more(name, left):
+                    t = time.perf_counter()
+                    plans[name].call()
+                    times[name].append(time.perf_counter() - t)
     while active := [name for name in plans if wants_more(name)]:
         for name in active:
-            if plans[name].settle:
-                # with several threads, the previous runner's idle workers may still be
-                # spinning on the cores (OpenMP's and onnxruntime's do, for a while): one
-                # untimed call lets them go quiet, so each runner is timed on its own
-                plans[name].call()
             t = time.perf_counter()
             plans[name].call()
             times[name].append(time.perf_counter() - t)
