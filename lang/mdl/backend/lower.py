@@ -16,6 +16,7 @@ from ..dims import Dim
 from ..graph import Graph, Node, Value
 from ..types import DType
 from . import loopir as ir
+from .collapse import collapse_parallel
 from .epilogue import fuse_epilogues
 from .kernels import LOWERINGS, load_all
 from .kernels.rows import lower_rows
@@ -193,5 +194,6 @@ def lower(graph: Graph, fuse: bool = True) -> ir.Program:
             p.kernels.append(ir.Kernel(f"copy_{name}", body))
     if fuse:
         fuse_epilogues(p)  # bias / activation / residual tails into their product's kernel
+        collapse_parallel(p)  # a batch of one still splits across threads
     ir.verify(p)
     return p

@@ -2,7 +2,8 @@
 
 `work_estimate` turns a statement list into an i64 loop-IR expression of how many
 innermost steps it runs (loop trip counts multiplied out; a trip count that depends
-on an enclosing loop counts as `GUESS`). Kernels compare it with `MIN_LOOP_WORK` at
+on an enclosing loop counts as `GUESS`; a step calling the math library as
+`LIBRARY_COST`). Kernels compare it with `MIN_LOOP_WORK` at
 run time: below it, waking the workers costs more than it saves.
 
 `define_parallel_gemm` wraps the GEMM micro-kernel: large products are split into
@@ -66,9 +67,35 @@ def work_estimate(stmts: Sequence[ir.Stmt]) -> ir.Expr:
                 total = ir.add(total, ir.mul(ir.mul(_known(st.m), _known(st.n)), _known(st.k)))
             case ir.If():
                 total = ir.add(total, ir.add(work_estimate(st.then), work_estimate(st.orelse)))
+            case ir.Store() | ir.Local() | ir.Assign():
+                total = ir.add(total, ir.idx(_cost(st)))
             case _:
                 total = ir.add(total, ir.idx(1))
     return total
+
+
+# library calls (erf, exp, tanh, ...) cost tens of cycles where a step costs about one: a
+# GELU over 64 x 1024 floats is worth splitting though it has few steps
+LIBRARY_COST = 16
+_LIBRARY = frozenset({"exp", "log", "tanh", "erf", "sigmoid", "sin", "cos", "pow"})
+
+
+def _cost(st: ir.Stmt) -> int:
+    value = st.value if isinstance(st, ir.Store | ir.Assign) else st.init
+    return LIBRARY_COST if _calls_library(value) else 1
+
+
+def _calls_library(e: ir.Expr) -> bool:
+    match e:
+        case ir.Un():
+            return e.op in _LIBRARY or _calls_library(e.x)
+        case ir.Bin():
+            return e.op in _LIBRARY or _calls_library(e.a) or _calls_library(e.b)
+        case ir.Cast():
+            return _calls_library(e.x)
+        case ir.Select():
+            return _calls_library(e.cond) or _calls_library(e.a) or _calls_library(e.b)
+    return False
 
 
 def define_parallel_gemm(m: ll.Module, gemm: ll.Function, pool: Pool) -> ll.Function:
