@@ -126,3 +126,28 @@ def test_nan_and_infinity_propagate(tmp_path, dtype):
     got, want = nat(a, b), ref(a, b)
     assert np.isnan(want).any() and np.isinf(want).any()  # the case tests what it says
     assert_close(got, want)
+
+
+def test_rows_times_one_matrix_is_one_product(tmp_path):
+    # [B, T, D] @ [D, N]: one GEMM of B*T rows, not one per batch entry; same bits as the
+    # per-entry products (each element the same k-ordered chain) and the reference's values
+    import mdl as _mdl
+    from mdl import driver as _driver
+    from mdl.backend import loopir
+    from mdl.backend.lower import lower as _lower
+
+    (tmp_path / "m.mdl").write_text(
+        "model M(x: f32[B, 5, 7], w: f32[7, 33]) -> f32[B, 5, 33] {\n    return x @ w\n}\n"
+    )
+    program = _lower(_driver.compile_model(str(tmp_path / "m.mdl")).graph)
+    (kernel,) = program.kernels
+    assert [type(s) for s in kernel.body] == [loopir.Gemm]
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 5, 7)).astype(np.float32)
+    w = rng.standard_normal((7, 33)).astype(np.float32)
+    got = _mdl.load(str(tmp_path / "m.mdl"), backend="native")(x, w)
+    per_entry = np.stack(
+        [_mdl.load(str(tmp_path / "m.mdl"), backend="native")(x[i : i + 1], w)[0] for i in range(3)]
+    )
+    assert got.tobytes() == per_entry.tobytes()
+    np.testing.assert_allclose(got, x @ w, rtol=1e-5, atol=1e-5)

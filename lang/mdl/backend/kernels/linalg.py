@@ -17,6 +17,7 @@ version: a packed, register-blocked GEMM replaces it for large products later.
 
 from __future__ import annotations
 
+from ...dims import Dim
 from ...types import DType
 from .. import loopir as ir
 from . import lowering
@@ -123,6 +124,28 @@ def _product(ctx, a_of, b_of, y_of, dtype: DType) -> tuple[ir.Stmt, ...]:
 
     if not has_cols:
         return ir.loop_nest(y_shape, ctx.fresh("o"), dot, parallel=True)
+    if (
+        has_rows
+        and dtype.is_float
+        and n_batch
+        and len(b_shape) == 2
+        and _same(a_shape[:-1], y_shape[:-1])
+    ):
+        # a stack of rows times one matrix (a Dense over [B, T, D]): one product of B*T
+        # rows, bigger and split across threads even at batch 1, its tail a loop of its own
+        rows = Dim.of(1)
+        for d in y_shape[:-1]:
+            rows = rows * Dim.of(d)
+        cols = y_shape[-1]
+        zero = ir.idx(0)
+        return (
+            ir.Gemm(a_buf, b_buf, y_buf, ir.dim(rows), ir.dim(cols), ir.dim(inner),
+                    zero, zero, zero, ir.dim(inner), ir.dim(cols), ir.dim(cols)),
+        )  # fmt: skip
     if has_rows and dtype.is_float:
         return ir.loop_nest(y_shape[:n_batch], ctx.fresh("o"), gemm, parallel=True)
     return ir.loop_nest(y_shape[:-1], ctx.fresh("o"), row_updates, parallel=True)
+
+
+def _same(x, y) -> bool:
+    return len(x) == len(y) and all(Dim.of(a) == Dim.of(b) for a, b in zip(x, y, strict=True))
