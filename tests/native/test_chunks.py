@@ -70,26 +70,22 @@ def test_exe_reports_out_of_memory_for_scratch(tmp_path):
     x = np.zeros((1, 64, 512, 512), np.float32)
     x[0, :, 0, 0] = 1.0
     np.save(tmp_path / "x.npy", x)
-    env = {"MDL_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [str(exe), "--out", str(tmp_path), str(tmp_path / "x.npy")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        preexec_fn=_limited(200 << 20),
-    )
+
+    def run(limit: int | None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(exe), "--out", str(tmp_path), str(tmp_path / "x.npy")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"MDL_NUM_THREADS": "1"},
+            preexec_fn=_limited(limit) if limit else None,
+        )
+
+    done = run(200 << 20)
     assert done.returncode == 1, done.stderr
     assert "error[E0609]: out of memory: 150995008 bytes of scratch" in done.stderr
     assert not (tmp_path / "output.npy").exists()
-    # with the memory it needs, the same executable runs
-    done = subprocess.run(
-        [str(exe), "--out", str(tmp_path), str(tmp_path / "x.npy")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    done = run(None)  # with the memory it needs, the same executable runs
     assert done.returncode == 0, done.stderr
     y = np.load(tmp_path / "output.npy")
     # x is 1 at (0, 0) of each channel: of the stride-2 windows only output (0, 0) covers it
