@@ -228,3 +228,27 @@ def test_known_axis_sizes_need_no_run_time_check(tmp_path):
     program = lower(driver.compile_model(str(path)).graph)
     ir.verify(program)
     assert program.errors == []
+
+
+def test_float_sums_fold_into_eight_partial_sums(tmp_path):
+    # sum/mean: 8 chains over the innermost reduced axis (its tail into the first), added
+    # pairwise; max/min/prod: one chain. Exact f64 sums make every order agree, so the
+    # result is checked against math.fsum for sizes around multiples of 8.
+    import math
+
+    (tmp_path / "m.mdl").write_text(
+        "model M(x: f32[B, N]) -> (s: f32[B], m: f32[B, 1], t: f32[B]) {\n"
+        "    return sum(x, axis=1), mean(x, axis=-1, keep=true), max(x, axis=1)\n}\n"
+    )
+    graph = driver.compile_model(str(tmp_path / "m.mdl")).graph
+    text = repr(lower(graph).kernels)
+    assert text.count("Local(name='acc") == 8 + 8 + 1
+    model = mdl.load(str(tmp_path / "m.mdl"), backend="native")
+    rng = np.random.default_rng(5)
+    for n in (1, 7, 8, 9, 16, 61):
+        x = (rng.integers(-1000, 1000, (3, n)) / 64).astype(np.float32)  # exact in f64 sums
+        s, m, t = model(x)
+        for row in range(3):
+            assert s[row] == np.float32(math.fsum(map(float, x[row])))
+            assert m[row, 0] == np.float32(math.fsum(map(float, x[row])) / n)
+        np.testing.assert_array_equal(t, x.max(axis=1))

@@ -12,7 +12,7 @@ is the reference's E0313 error.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,6 +97,53 @@ class Fold:
         """acc folded with one more element `value` (in the input's dtype)."""
         return ir.Bin(_FOLD[self.op], acc, _cast(value, self.acc_dtype), self.acc_dtype)
 
+    @property
+    def lanes(self) -> int:
+        """Float sums fold into LANES partial sums (element r of the innermost reduced axis
+        into partial r % LANES, the tail into the first), added pairwise at the end:
+        eight independent chains instead of one, which the vectoriser can pack. A fixed
+        order, so the same bits on every thread count and path; max, min and products keep
+        one chain (their order decides signed zeros and overflow)."""
+        return LANES if self.op in ("reduce_sum", "reduce_mean") and self.acc_dtype.is_float else 1
+
+    def loop(
+        self,
+        ctx,
+        reduced: Sequence[Dim],
+        element: Callable[[list[ir.Expr], str], list[ir.Stmt]],
+    ) -> tuple[list[ir.Stmt], ir.Expr]:
+        """Statements folding every element of the `reduced` index space, and the final
+        accumulator: `element(indices, acc)` folds the element at `indices` into local `acc`."""
+        names = [ctx.fresh("acc") for _ in range(self.lanes if reduced else 1)]
+        stmts: list[ir.Stmt] = [ir.Local(n, self.acc_dtype, self.initial()) for n in names]
+        if len(names) == 1:
+            stmts += ir.loop_nest(reduced, ctx.fresh("r"), lambda ix: element(ix, names[0]))
+            return stmts, ir.Var(names[0], self.acc_dtype)
+        last = ir.dim(reduced[-1])
+        chunks = ir.Bin("floordiv", last, ir.idx(LANES), ir.I64)
+
+        def innermost(outer: list[ir.Expr]) -> list[ir.Stmt]:
+            c, r = ctx.fresh("c"), ctx.fresh("r")
+            unrolled: list[ir.Stmt] = []
+            for j, name in enumerate(names):
+                unrolled += element(
+                    [*outer, ir.add(ir.mul(ir.Var(c), ir.idx(LANES)), ir.idx(j))], name
+                )
+            tail_start = ir.mul(chunks, ir.idx(LANES))
+            return [
+                ir.For(c, ir.idx(0), chunks, tuple(unrolled)),
+                ir.For(r, tail_start, last, tuple(element([*outer, ir.Var(r)], names[0]))),
+            ]
+
+        stmts += ir.loop_nest(reduced[:-1], ctx.fresh("r"), innermost)
+        parts: list[ir.Expr] = [ir.Var(n, self.acc_dtype) for n in names]
+        while len(parts) > 1:
+            parts = [
+                ir.Bin(_FOLD[self.op], parts[i], parts[i + 1], self.acc_dtype)
+                for i in range(0, len(parts), 2)
+            ]
+        return stmts, parts[0]
+
     def result(self, acc: ir.Expr) -> ir.Expr:
         """The reduction's value (in its dtype) from the final accumulator."""
         if self.op != "reduce_mean":
@@ -106,6 +153,7 @@ class Fold:
 
 
 REDUCTIONS = frozenset(_FOLD)
+LANES = 8
 
 
 def fold_of(op: str, dtype: DType, reduced: Sequence[Dim]) -> Fold:
@@ -132,21 +180,17 @@ def lower_reduce(ctx, node) -> tuple[ir.Stmt, ...]:
     keep = bool(node.attrs.get("keep", False))
     red_shape = [x_shape[a] for a in axes]
     fold = fold_of(node.op, dtype, red_shape)
-    acc = ctx.fresh("acc")
-    acc_var = ir.Var(acc, fold.acc_dtype)
 
     def per_output(out_vars: list[ir.Expr]) -> list[ir.Stmt]:
-        def per_element(red_vars: list[ir.Expr]) -> list[ir.Stmt]:
+        def per_element(red_vars: list[ir.Expr], acc: str) -> list[ir.Stmt]:
             index = ir.flat_index(
                 x_shape, _input_indices(len(x_shape), axes, keep, out_vars, red_vars)
             )
+            acc_var = ir.Var(acc, fold.acc_dtype)
             return [ir.Assign(acc, fold.step(acc_var, ir.Load(x_buf, index, dtype)))]
 
-        return [
-            ir.Local(acc, fold.acc_dtype, fold.initial()),
-            *ir.loop_nest(red_shape, ctx.fresh("r"), per_element),
-            ir.Store(y_buf, ir.flat_index(y_shape, out_vars), fold.result(acc_var)),
-        ]
+        stmts, total = fold.loop(ctx, red_shape, per_element)
+        return [*stmts, ir.Store(y_buf, ir.flat_index(y_shape, out_vars), fold.result(total))]
 
     return ir.loop_nest(y_shape, ctx.fresh("o"), per_output, parallel=True)
 

@@ -82,11 +82,12 @@ def lower_rows(ctx, region: RowRegion) -> tuple[ir.Stmt, ...]:
         scalar_shape = tuple(Dim.of(1) if a in axes else d for a, d in enumerate(full))
         stmts: list[ir.Stmt] = []
 
-        def row_loop(target: Value, body_of) -> list[ir.Stmt]:
-            """A loop over the row computing `target`'s expression, stashing on the way."""
+        def row_loop(target: Value, body_of, fold=None) -> tuple[list[ir.Stmt], ir.Expr | None]:
+            """A loop over the row computing `target`'s expression, stashing on the way;
+            with a `fold`, the reduction's own loop (fold.loop), and its accumulator."""
             nonlocal stashed
 
-            def body(red_vars: list[ir.Expr]) -> list[ir.Stmt]:
+            def body(red_vars: list[ir.Expr], acc: str | None = None) -> list[ir.Stmt]:
                 ix = full_index(red_vars)
                 at = ir.flat_index(full, ix)
                 pre: list[ir.Stmt] = []
@@ -99,35 +100,38 @@ def lower_rows(ctx, region: RowRegion) -> tuple[ir.Stmt, ...]:
                         ir.Store(sink_buf, at, ir.Var(name, stash.type.dtype)),
                     ]
                     row.bound[stash.id] = ir.Var(name, stash.type.dtype)
-                out = pre + body_of(ix, at)
+                out = pre + body_of(ix, at, acc)
                 row.bound.clear()
                 return out
 
             computes_stash = stash is not None and not stashed and row.reaches(target, stash)
-            loop = list(ir.loop_nest(reduced, ctx.fresh("r"), body))
+            if fold is None:
+                loop, total = list(ir.loop_nest(reduced, ctx.fresh("r"), body)), None
+            else:
+                loop, total = fold.loop(ctx, reduced, body)
             stashed = stashed or computes_stash
-            return loop
+            return loop, total
 
         for node in region.nodes:
             out = node.outputs[0]
             if node is region.sink:
-                stmts += row_loop(
-                    out, lambda ix, at, out=out: [ir.Store(sink_buf, at, row.value(out, ix))]
+                loop, _ = row_loop(
+                    out, lambda ix, at, _acc, out=out: [ir.Store(sink_buf, at, row.value(out, ix))]
                 )
+                stmts += loop
             elif node.op in REDUCTIONS:
                 (x,) = node.inputs
                 fold = fold_of(node.op, x.type.dtype, reduced)
-                acc = ctx.fresh("acc")
-                acc_var = ir.Var(acc, fold.acc_dtype)
-                stmts.append(ir.Local(acc, fold.acc_dtype, fold.initial()))
-                stmts += row_loop(
+                loop, total = row_loop(
                     x,
-                    lambda ix, at, x=x, fold=fold, acc=acc, acc_var=acc_var: [
-                        ir.Assign(acc, fold.step(acc_var, row.value(x, ix)))
+                    lambda ix, at, acc, x=x, fold=fold: [
+                        ir.Assign(acc, fold.step(ir.Var(acc, fold.acc_dtype), row.value(x, ix)))
                     ],
+                    fold,
                 )
+                stmts += loop
                 name = ctx.fresh("s")
-                stmts.append(ir.Local(name, out.type.dtype, fold.result(acc_var)))
+                stmts.append(ir.Local(name, out.type.dtype, fold.result(total)))
                 row.scalars[out.id] = ir.Var(name, out.type.dtype)
             elif ctx.shape(out) == scalar_shape and ctx.shape(out) != full:
                 args = [
