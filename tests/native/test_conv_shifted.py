@@ -1,5 +1,6 @@
-"""Stride-1 convs through a padded copy and an indirect GEMM (kernels/conv_shifted.py) give
-the bits of the im2col path, and the reference's values (f32 rtol 1e-5 / atol 1e-5)."""
+"""Convs through a padded copy (phase planes for strides) and an indirect GEMM
+(kernels/conv_shifted.py) give the bits of the im2col path, and the reference's values
+(f32 rtol 1e-5 / atol 1e-5)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ CASES = {
     "groups": ((4, 6, 6), (6, 2, 3, 3), "padding=1, groups=2"),
     "wide_row": ((2, 3, 40), (3, 2, 1, 3), "padding=1"),
     "conv1d": ((3, 17), (4, 3, 5), "padding=2"),
+    "stride2": ((3, 9, 8), (4, 3, 3, 3), "padding=1, stride=2"),
+    "stride2_1x1": ((4, 8, 8), (6, 4, 1, 1), "stride=2"),
+    "stride3_dilated": ((2, 13, 11), (3, 2, 3, 2), "padding=[2, 1], stride=[3, 2], dilation=2"),
+    "stride2_conv1d": ((3, 20), (2, 3, 4), "padding=1, stride=2"),
 }
 
 
@@ -83,10 +88,9 @@ def test_special_values_through_the_padding(tmp_path):
     np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-6)
 
 
-def test_resnet_uses_it_for_every_stride_one_conv():
+def test_resnet_uses_it_for_every_conv():
     program = lower(_graph(ROOT / "examples/resnet20.mdl"))
     text = repr(program.kernels)
-    # 21 convs: the stem and 16 of stride 1 (3x3) shifted; 2 of stride 2 (3x3) and the
-    # 2 downsampling 1x1 shortcuts of stride 2 through im2col
-    assert text.count("b_rows='taps.") == 17
-    assert len([b for b in program.chunks if b.name.startswith("im2col.")]) == 4
+    # 21 convs: the stem, 18 3x3 of stride 1 or 2, the 2 downsampling 1x1 of stride 2
+    assert text.count("b_rows='taps.") == 21
+    assert not [b for b in program.chunks if b.name.startswith("im2col.")]
