@@ -88,10 +88,9 @@ def shifted_conv_body(
             x_at,
             dtype,
         )
-        for py, px in sorted(
-            {((ki * dh) % sh, (kj * dw) % sw) for ki in range(kh) for kj in range(kw)}
-        )
-    ]  # fmt: skip  (only the phases some tap reads)
+        for py in range(sh)
+        for px in range(sw)
+    ]  # every phase, read or not: the wide rows' spare columns never read memory unset
     if size > filled:
         s = ctx.fresh("s")
         stmts.append(ir.For(s, ir.idx(filled), ir.idx(size), (ir.Store(padded, ir.Var(s), zero),)))
