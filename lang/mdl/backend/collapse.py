@@ -61,15 +61,4 @@ def _has_loop(st: ir.Stmt) -> bool:
 
 
 def _mentions(e: Any, name: str) -> bool:
-    match e:
-        case ir.Var():
-            return e.name == name
-        case ir.Load():
-            return _mentions(e.index, name)
-        case ir.Un() | ir.Cast():
-            return _mentions(e.x, name)
-        case ir.Bin():
-            return _mentions(e.a, name) or _mentions(e.b, name)
-        case ir.Select():
-            return _mentions(e.cond, name) or _mentions(e.a, name) or _mentions(e.b, name)
-    return False
+    return any(isinstance(x, ir.Var) and x.name == name for x in ir.subexpressions(e))

@@ -127,21 +127,7 @@ def _collect(body: Sequence[ir.Stmt], stores: list[ir.Store]) -> bool:
 
 
 def _loads(e: Any) -> list[ir.Load]:
-    out: list[ir.Load] = []
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        match x:
-            case ir.Load():
-                out.append(x)
-                stack.append(x.index)
-            case ir.Un() | ir.Cast():
-                stack.append(x.x)
-            case ir.Bin():
-                stack.extend((x.a, x.b))
-            case ir.Select():
-                stack.extend((x.cond, x.a, x.b))
-    return out
+    return [x for x in ir.subexpressions(e) if isinstance(x, ir.Load)]
 
 
 def _has_gemm(body: Sequence[ir.Stmt]) -> bool:

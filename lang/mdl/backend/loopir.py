@@ -508,6 +508,23 @@ def _expect(got: DType, want: DType, where: str, what: str) -> None:
         raise LoopIRError(f"{where}: {what} is {got}, expected {want}")
 
 
+def subexpressions(e: Expr):
+    """`e` and every expression inside it (a load's index included), parents first."""
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        yield x
+        match x:
+            case Load():
+                stack.append(x.index)
+            case Un() | Cast():
+                stack.append(x.x)
+            case Bin():
+                stack.extend((x.b, x.a))
+            case Select():
+                stack.extend((x.b, x.a, x.cond))
+
+
 def used_buffers(stmts: Sequence[Stmt]) -> list[str]:
     """The buffers a kernel reads or writes, in order of first use."""
     seen: dict[str, None] = {}

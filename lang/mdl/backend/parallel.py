@@ -35,20 +35,8 @@ COL_UNIT = 32  # columns per unit when splitting columns (two AVX-512 vectors of
 
 
 def _has_var(e: ir.Expr) -> bool:
-    match e:
-        case ir.Var():
-            return True
-        case ir.Const() | ir.Sym():
-            return False
-        case ir.Load():
-            return True
-        case ir.Un() | ir.Cast():
-            return _has_var(e.x)
-        case ir.Bin():
-            return _has_var(e.a) or _has_var(e.b)
-        case ir.Select():
-            return _has_var(e.cond) or _has_var(e.a) or _has_var(e.b)
-    return True
+    """Does `e` depend on anything but the run-time dims (a variable or memory)?"""
+    return any(isinstance(x, ir.Var | ir.Load) for x in ir.subexpressions(e))
 
 
 def _known(e: ir.Expr) -> ir.Expr:
@@ -86,16 +74,7 @@ def _cost(st: ir.Stmt) -> int:
 
 
 def _calls_library(e: ir.Expr) -> bool:
-    match e:
-        case ir.Un():
-            return e.op in _LIBRARY or _calls_library(e.x)
-        case ir.Bin():
-            return e.op in _LIBRARY or _calls_library(e.a) or _calls_library(e.b)
-        case ir.Cast():
-            return _calls_library(e.x)
-        case ir.Select():
-            return _calls_library(e.cond) or _calls_library(e.a) or _calls_library(e.b)
-    return False
+    return any(isinstance(x, ir.Un | ir.Bin) and x.op in _LIBRARY for x in ir.subexpressions(e))
 
 
 def define_parallel_gemm(m: ll.Module, gemm: ll.Function, pool: Pool) -> ll.Function:
