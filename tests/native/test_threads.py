@@ -4,7 +4,6 @@ the thread count (1 vs 2 here; the machines have 2 cores), with both threads rea
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 from pathlib import Path
 
@@ -28,6 +27,7 @@ def pool_module():
     m = ll.Module("pool_test")
     pool = P.define_pool(m)
     P.define_ran_count(m)
+    P.define_strict_split(m)
     task = ll.Function(m, P.TASK, "task")
     task.linkage = "internal"
     b = ll.IRBuilder(task.append_basic_block("entry"))
@@ -66,6 +66,7 @@ def pool_module():
         "create": fn(P.CREATE, vp, i64),
         "destroy": fn(P.DESTROY, None, vp),
         "ran": fn(P.RAN_COUNT, i64, vp, i64),
+        "strict": fn(P.STRICT_SPLIT, None, vp, i64),
         "run": fn("run", None, vp, vp, i64),
     }
 
@@ -81,17 +82,16 @@ def test_parallel_for_runs_every_iteration_once(pool_module, threads):
             for _ in range(3):
                 f["run"](pool, out.ctypes.data, n)
             np.testing.assert_array_equal(out, 3 * (3 * np.arange(n) + 1))
-        if 1 < threads <= (os.cpu_count() or 1):
-            # the caller runs the ranges no worker has claimed yet, so with tiny loops the
-            # workers may never get one; long loops give each time to wake and claim its own
-            # (with more threads than cores, one may never be scheduled in time: not checked)
-            big = np.zeros(1 << 21, np.int64)
-            for _ in range(50):
-                f["run"](pool, big.ctypes.data, big.size)
-                ran = [f["ran"](pool, w) for w in range(threads)]
-                if all(r > 0 for r in ran):
-                    break
-            assert all(r > 0 for r in ran), ran  # every worker took part
+        # the caller runs the ranges no worker has claimed yet, so with tiny loops the workers
+        # may never get one; in strict mode it waits for each worker to run its own range
+        f["strict"](pool, 1)
+        before = [f["ran"](pool, w) for w in range(threads)]
+        out = np.zeros(1001, np.int64)
+        f["run"](pool, out.ctypes.data, out.size)
+        np.testing.assert_array_equal(out, 3 * np.arange(out.size) + 1)
+        ran = [f["ran"](pool, w) - b for w, b in enumerate(before)]
+        assert ran == ([1] * threads if threads > 1 else [0]), ran  # every thread took part
+        f["strict"](pool, 0)
     finally:
         f["destroy"](pool)
 
@@ -158,17 +158,15 @@ def test_examples_are_bit_identical_on_one_and_two_threads(name):
             assert x.dtype == y.dtype and x.shape == y.shape
             assert x.tobytes() == y.tobytes(), f"{name} batch {batch}"
     # a worker asleep when a loop starts may find its range already taken by the caller
-    # (pool.py); calls in quick succession find it awake
-    for _ in range(50):
-        ran = two._native.tasks_run()
-        if ran[1] > 0:
-            break
-        a, b = one(*xs), two(*xs)
-        a = a if isinstance(a, tuple) else (a,)
-        b = b if isinstance(b, tuple) else (b,)
-        for x, y in zip(a, b, strict=True):
-            assert x.tobytes() == y.tobytes(), f"{name} batch {batch}"
-    assert len(ran) == 2 and ran[0] > 0 and ran[1] > 0, ran  # the second thread worked too
+    # (pool.py); in strict mode the caller leaves each worker its own range
+    before = two._native.tasks_run()
+    two._native.strict_split(True)
+    b = two(*xs)
+    b = b if isinstance(b, tuple) else (b,)
+    for x, y in zip(a, b, strict=True):
+        assert x.tobytes() == y.tobytes(), f"{name} batch {batch}"
+    ran = [n - m for n, m in zip(two._native.tasks_run(), before, strict=True)]
+    assert len(ran) == 2 and ran[0] > 0 and ran[0] == ran[1], ran  # the second thread worked too
     assert one._native.tasks_run() == []  # one thread: no pool at all
 
 

@@ -45,7 +45,7 @@ from .aot_c import (
 from .emit import ENTRY, emit
 from .jit import _llvm, host_vector_width, optimize
 from .lower import UnsupportedDtype, UnsupportedOp, lower
-from .pool import CREATE, DESTROY, RAN_COUNT
+from .pool import CREATE, DESTROY, RAN_COUNT, STRICT_SPLIT
 
 EMITS = ("exe", "shared", "object", "llvm", "asm", "header")
 WEIGHTS_MODES = ("embed", "sidecar")
@@ -159,6 +159,7 @@ def build(
         (CREATE, POOL_CREATE_SUFFIX),
         (DESTROY, POOL_DESTROY_SUFFIX),
         (RAN_COUNT, "_mdl_pool_ran"),
+        (STRICT_SPLIT, "_mdl_pool_strict"),
     ):
         fn = module.get_function(name)
         fn.name = f"{prefix}{suffix}"

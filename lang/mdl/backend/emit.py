@@ -30,7 +30,7 @@ from .emit_half import constant as half_constant
 from .fastmath import apply_fast_math
 from .gemm import define_gemm
 from .parallel import MIN_LOOP_WORK, define_parallel_gemm, work_estimate
-from .pool import TASK, define_pool, define_ran_count
+from .pool import TASK, define_pool, define_ran_count, define_strict_split
 
 I1 = ll.IntType(1)
 I8 = ll.IntType(8)
@@ -82,6 +82,7 @@ def emit(
         m.triple = triple
     e = _Emitter(m, program, vector_width)
     define_ran_count(m)
+    define_strict_split(m)
     kernels = [e.kernel(k, i) for i, k in enumerate(program.kernels)]
     fty = ll.FunctionType(
         I32, [I64.as_pointer(), I8.as_pointer().as_pointer(), I64.as_pointer(), I8.as_pointer()]

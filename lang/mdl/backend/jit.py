@@ -25,7 +25,7 @@ from . import loopir as ir
 from .call import CallPlan
 from .emit import ENTRY, emit
 from .lower import lower
-from .pool import CREATE, DESTROY, RAN_COUNT
+from .pool import CREATE, DESTROY, RAN_COUNT, STRICT_SPLIT
 
 _RUN = ctypes.CFUNCTYPE(
     ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
@@ -33,6 +33,7 @@ _RUN = ctypes.CFUNCTYPE(
 _POOL_CREATE = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_int64)
 _POOL_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _POOL_RAN = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64)
+_POOL_STRICT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64)
 
 
 def default_threads() -> int:
@@ -172,6 +173,7 @@ class NativeModel:
         create = _POOL_CREATE(self.engine.get_function_address(CREATE))
         self._pool = create(self.threads)  # None for one thread: the caller runs everything
         self._ran = _POOL_RAN(self.engine.get_function_address(RAN_COUNT))
+        self._strict = _POOL_STRICT(self.engine.get_function_address(STRICT_SPLIT))
         if self._pool:
             destroy = _POOL_DESTROY(self.engine.get_function_address(DESTROY))
             # the engine (the code) must outlive the workers: the finalizer holds both
@@ -194,6 +196,12 @@ class NativeModel:
     def tasks_run(self) -> list[int]:
         """Parallel tasks each thread has run so far (thread 0 is the caller)."""
         return [self._ran(self._pool, w) for w in range(self.threads)] if self._pool else []
+
+    def strict_split(self, on: bool = True) -> None:
+        """Tests: with `on`, every worker runs its own range of each parallel loop (the caller
+        waits rather than run ranges a worker has not claimed yet), so one call shows every
+        thread's share in `tasks_run`. Results are the same bits either way."""
+        self._strict(self._pool, int(on))
 
 
 def _stop_pool(destroy: Any, pool: int, engine: Any) -> None:

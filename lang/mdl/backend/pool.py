@@ -3,6 +3,8 @@
     i8*  mdl_pool_create(i64 threads)     threads - 1 workers started once; NULL for 1 thread
     void mdl_pool_destroy(i8* pool)       stops and joins them
     i64  mdl_pool_ran(i8* pool, i64 w)    how many tasks worker w has run (tests read it)
+    void mdl_pool_strict(i8* pool, i64 on) the caller never runs a worker's range (tests: a
+                                          worker's share then always shows in mdl_pool_ran)
     void parallel_for(i8* pool, void (i8*, i64, i64)* task, i8* ctx, i64 n)   (internal)
 
 `parallel_for` splits 0..n into one contiguous range per thread, the caller
@@ -39,10 +41,10 @@ VOID = ll.VoidType()
 OPAQUE = ll.ArrayType(I64, 8)  # a pthread mutex or condition variable
 TASK = ll.FunctionType(VOID, [I8P, I64, I64])
 # nthreads, task, ctx, n, generation, pending, stop, busy, mutex, work, done, threads, ran,
-# args, claimed
+# args, claimed, strict
 POOL = ll.LiteralStructType(
     [I64, TASK.as_pointer(), I8P, I64, I64, I64, I64, I64, OPAQUE, OPAQUE, OPAQUE]
-    + [I64.as_pointer(), I64.as_pointer(), I8P, I64.as_pointer()]
+    + [I64.as_pointer(), I64.as_pointer(), I8P, I64.as_pointer(), I64]
 )
 (
     NTHREADS,
@@ -60,11 +62,13 @@ POOL = ll.LiteralStructType(
     RAN,
     ARGS,
     CLAIMED,
-) = range(15)
+    STRICT,
+) = range(16)
 WORKER_ARG = ll.LiteralStructType([POOL.as_pointer(), I64])
 SPIN = 20000  # pause instructions (~0.3 ms) before a waiting thread sleeps
 
 CREATE, DESTROY, RAN_COUNT = "mdl_pool_create", "mdl_pool_destroy", "mdl_pool_ran"
+STRICT_SPLIT = "mdl_pool_strict"
 
 
 @dataclass(frozen=True)
@@ -306,7 +310,8 @@ def _parallel_for(m: ll.Module, lib: _Libc) -> ll.Function:
 
         when(fn, bb, bb.extract_value(got, 1), run)
 
-    loop(fn, b, _c(1), threads, 1, steal)
+    lenient = b.icmp_unsigned("==", _load(b, _field(b, pool, STRICT)), _c(0))
+    when(fn, b, lenient, lambda bb: loop(fn, bb, _c(1), threads, 1, steal))
 
     def all_done(bb: ll.IRBuilder) -> Any:
         return bb.icmp_unsigned("==", _load(bb, _field(bb, pool, PENDING)), _c(0))
@@ -435,6 +440,24 @@ def define_ran_count(m: ll.Module) -> ll.Function:
     b.position_at_end(read)
     pool = b.bitcast(raw, POOL.as_pointer())
     b.ret(_load(b, b.gep(b.load(_field(b, pool, RAN)), [w])))
+    return fn
+
+
+def define_strict_split(m: ll.Module) -> ll.Function:
+    """`mdl_pool_strict(pool, on)`: with `on` the caller waits for every worker's range
+    instead of running the unclaimed ones (no effect on a NULL pool)."""
+    if STRICT_SPLIT in m.globals:
+        return m.globals[STRICT_SPLIT]
+    fn = ll.Function(m, ll.FunctionType(VOID, [I8P, I64]), STRICT_SPLIT)
+    raw, on = fn.args
+    b = ll.IRBuilder(fn.append_basic_block("entry"))
+
+    def store(bb: ll.IRBuilder) -> None:
+        flag = _field(bb, bb.bitcast(raw, POOL.as_pointer()), STRICT)
+        bb.store_atomic(on, flag, "release", 8)
+
+    when(fn, b, b.icmp_unsigned("!=", raw, ll.Constant(I8P, None)), store)
+    b.ret_void()
     return fn
 
 
