@@ -31,6 +31,7 @@ from .fastmath import apply_fast_math
 from .gemm import define_gemm
 from .parallel import MIN_LOOP_WORK, define_parallel_gemm, work_estimate
 from .pool import TASK, define_pool, define_ran_count, define_strict_split
+from .vmath import erf_f32, exp_f32
 
 I1 = ll.IntType(1)
 I8 = ll.IntType(8)
@@ -461,6 +462,10 @@ class _Emitter:
                     return b.fneg(x)
                 case "abs":
                     return self.intrinsic("llvm.fabs", t, [x])
+                case "exp" if t == F32:
+                    return exp_f32(b, x)
+                case "erf" if t == F32:
+                    return erf_f32(b, x)
                 case "exp" | "log" | "sqrt" | "sin" | "cos" | "floor" | "ceil":
                     return self.intrinsic(f"llvm.{op}", t, [x])
                 case "rsqrt":
@@ -468,8 +473,15 @@ class _Emitter:
                 case "tanh" | "erf":
                     return self.libm(op, t, [x])
                 case "sigmoid":
-                    e = self.intrinsic("llvm.exp", t, [b.fneg(x)])
-                    return b.fdiv(ll.Constant(t, 1.0), b.fadd(ll.Constant(t, 1.0), e))
+                    # as the reference: exp of -|x| never overflows, so a large negative x
+                    # gives exp(x) / (1 + exp(x)), not 1 / inf = 0
+                    z = self.unary("exp", b.fneg(self.intrinsic("llvm.fabs", t, [x])), dt)
+                    one_plus = b.fadd(ll.Constant(t, 1.0), z)
+                    return b.select(
+                        b.fcmp_ordered(">=", x, ll.Constant(t, 0.0)),
+                        b.fdiv(ll.Constant(t, 1.0), one_plus),
+                        b.fdiv(z, one_plus),
+                    )
                 case "isnan":
                     return b.fcmp_unordered("uno", x, x)
         elif dt is DType.BOOL:

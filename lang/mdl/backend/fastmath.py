@@ -9,12 +9,16 @@ approximated. `nnan` and `ninf` are deliberately left out: masks written with -i
 (causal attention) and NaN propagation keep working, where full `fast` would let LLVM
 assume they never happen and fold them away. Results then differ from the reference in
 the last bits (`mdlc verify --fast-math` shows by how much) but stay independent of the
-thread count, since the work split never depends on the values.
+thread count, since the work split never depends on the values. Instructions marked
+`!mdl.exact` (the inline f32 exp and erf of vmath.py, whose range reduction relies on
+the exact evaluation order) keep their IEEE semantics.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .vmath import EXACT
 
 FLAGS = ("reassoc", "nsz", "arcp", "contract", "afn")
 _FLOAT_OPS = frozenset({"fadd", "fsub", "fmul", "fdiv", "frem"})
@@ -27,7 +31,11 @@ def apply_fast_math(module: Any) -> int:
     for fn in module.functions:
         for block in fn.blocks:
             for instr in block.instructions:
-                if getattr(instr, "opname", None) in _FLOAT_OPS and not instr.flags:
+                if (
+                    getattr(instr, "opname", None) in _FLOAT_OPS
+                    and not instr.flags
+                    and EXACT not in getattr(instr, "metadata", {})
+                ):
                     instr.flags.extend(FLAGS)
                     changed += 1
     return changed

@@ -82,9 +82,6 @@ def _each_element(ctx, node: Node, compute: Compute) -> tuple[ir.Stmt, ...]:
 def _unary_compute(node: Node) -> Compute:
     op = _UNARY[node.op]
     compute_in = _compute_dtype(node.inputs[0].type.dtype)
-    if op == "erf":
-        # the reference computes erf in f64 (math.erf) and rounds once
-        compute_in = DType.F64
 
     def compute(args: list[ir.Expr]) -> ir.Expr:
         x = _convert(args[0], compute_in)
