@@ -105,12 +105,22 @@ def lower_rows(ctx, region: RowRegion) -> tuple[ir.Stmt, ...]:
                 return out
 
             computes_stash = stash is not None and not stashed and row.reaches(target, stash)
+            pre_loop: list[ir.Stmt] = []
+            if computes_stash and fold is not None:
+                # the stash in a loop of its own (softmax: out = exp(x - max)), which the
+                # loop vectorizer takes; the fold's unrolled chains then only load it
+                def store_stash(red_vars: list[ir.Expr]) -> list[ir.Stmt]:
+                    ix = full_index(red_vars)
+                    return [ir.Store(sink_buf, ir.flat_index(full, ix), row.value(stash, ix))]
+
+                pre_loop = list(ir.loop_nest(reduced, ctx.fresh("r"), store_stash))
+                stashed, computes_stash = True, False
             if fold is None:
                 loop, total = list(ir.loop_nest(reduced, ctx.fresh("r"), body)), None
             else:
                 loop, total = fold.loop(ctx, reduced, body)
             stashed = stashed or computes_stash
-            return loop, total
+            return pre_loop + loop, total
 
         for node in region.nodes:
             out = node.outputs[0]
