@@ -1,4 +1,4 @@
-"""The inline f32 exp and erf (backend/vmath.py), measured: ulp distance from the correctly
+"""The inline f32 exp, erf and tanh (backend/vmath.py), measured: ulp distance from the correctly
 rounded result (f64 numpy/math, rounded once) on millions of inputs and at the edges;
 the same bits in every vector lane and in the scalar remainder; NaN, infinities, zeros,
 overflow and subnormal results; f16/bf16 through them; untouched by --fast-math."""
@@ -13,8 +13,8 @@ import pytest
 
 import mdl
 
-SRC = """model M(x: {t}[N]) -> (e: {t}[N], r: {t}[N], s: {t}[N]) {{
-    return (exp(x), erf(x), sigmoid(x))
+SRC = """model M(x: {t}[N]) -> (e: {t}[N], r: {t}[N], s: {t}[N], h: {t}[N]) {{
+    return (exp(x), erf(x), sigmoid(x), tanh(x))
 }}
 """
 _erf64 = np.vectorize(math.erf, otypes=[np.float64])
@@ -40,13 +40,13 @@ def _ulps(got: np.ndarray, want: np.ndarray) -> np.ndarray:
     return d
 
 
-def _expected(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _expected(x: np.ndarray) -> tuple[np.ndarray, ...]:
     x64 = x.astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         e = np.exp(x64)
         z = np.exp(-np.abs(x64))
         s = np.where(x64 >= 0, 1 / (1 + z), z / (1 + z))
-    return e, _erf64(x64), s
+    return e, _erf64(x64), s, np.tanh(x64)
 
 
 EDGES = np.array(
@@ -58,7 +58,7 @@ EDGES = np.array(
 )
 
 
-def test_f32_exp_erf_sigmoid_are_within_an_ulp_of_correctly_rounded(tmp_path):
+def test_f32_functions_are_within_an_ulp_or_two_of_correctly_rounded(tmp_path):
     model, _ = _model(tmp_path)
     rng = np.random.default_rng(7)
     x = np.concatenate(
@@ -70,27 +70,28 @@ def test_f32_exp_erf_sigmoid_are_within_an_ulp_of_correctly_rounded(tmp_path):
         ]
     ).astype(np.float32)
     got = model(x)
-    for name, g, w, bound in zip(
-        ("exp", "erf", "sigmoid"), got, _expected(x), (1, 1, 2), strict=True
-    ):
+    names, bounds = ("exp", "erf", "sigmoid", "tanh"), (1, 1, 2, 1)
+    for name, g, w, bound in zip(names, got, _expected(x), bounds, strict=True):
         with np.errstate(over="ignore"):
             want = w.astype(np.float32)
         d = _ulps(g, want)
         worst = int(np.argmax(d))
         assert d.max() <= bound, (name, x[worst], g[worst], want[worst], int(d.max()))
         # and usually exact: a regression in the polynomials would show here first
-        assert np.mean(d == 0) > {"exp": 0.9, "erf": 0.95, "sigmoid": 0.7}[name], name
+        assert np.mean(d == 0) > {"exp": 0.9, "erf": 0.95, "sigmoid": 0.7, "tanh": 0.9}[name], name
 
 
 def test_special_values_are_exact(tmp_path):
     model, _ = _model(tmp_path)
     x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 89.0, -104.0, 100.0, -200.0], np.float32)
-    e, r, s = model(x)
-    assert np.isnan(e[0]) and np.isnan(r[0]) and np.isnan(s[0])
+    e, r, s, h = model(x)
+    assert np.isnan(e[0]) and np.isnan(r[0]) and np.isnan(s[0]) and np.isnan(h[0])
     np.testing.assert_array_equal(e[1:], [np.inf, 0, 1, 1, np.inf, 0, np.inf, 0])
     np.testing.assert_array_equal(r[1:], [1, -1, 0, -0.0, 1, -1, 1, -1])
     assert np.signbit(r[4]) and not np.signbit(r[3])  # erf(-0) = -0
     np.testing.assert_array_equal(s[1:], [1, 0, 0.5, 0.5, 1, 0, 1, 0])
+    np.testing.assert_array_equal(h[1:], [1, -1, 0, -0.0, 1, -1, 1, -1])
+    assert np.signbit(h[4]) and not np.signbit(h[3])  # tanh(-0) = -0
     # the smallest results are subnormal, not flushed: exp(-100) = 3.7e-44
     assert 0 < np.float32(model(np.array([-100.0], np.float32))[0][0]) < 1e-43
 

@@ -31,7 +31,7 @@ from .fastmath import apply_fast_math
 from .gemm import define_gemm
 from .parallel import MIN_LOOP_WORK, define_parallel_gemm, work_estimate
 from .pool import TASK, define_pool, define_ran_count, define_strict_split
-from .vmath import erf_f32, exp_f32
+from .vmath import erf_f32, exp_f32, tanh_f32
 
 I1 = ll.IntType(1)
 I8 = ll.IntType(8)
@@ -466,6 +466,8 @@ class _Emitter:
                     return exp_f32(b, x)
                 case "erf" if t == F32:
                     return erf_f32(b, x)
+                case "tanh" if t == F32:
+                    return tanh_f32(b, x)
                 case "exp" | "log" | "sqrt" | "sin" | "cos" | "floor" | "ceil":
                     return self.intrinsic(f"llvm.{op}", t, [x])
                 case "rsqrt":

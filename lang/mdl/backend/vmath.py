@@ -1,4 +1,4 @@
-"""f32 `exp` and `erf` as straight-line LLVM IR, so that the loop vectorizer can vectorize them.
+"""f32 `exp`, `erf` and `tanh` as straight-line LLVM IR, so that the loop vectorizer can vectorize them.
 
 A call to libm (`expf`, `erf`) is a scalar call per element: LLVM cannot vectorize a
 loop around it, and GELU's `erf` (computed in f64 by libm) cost about 10 ns per
@@ -21,8 +21,11 @@ measures it on millions of inputs and at the edges):
   x + x R(x^2); above, 1 - exp(-x^2) Q(1 / (1 + |x|)) with x^2 kept exact as a
   head and a tail; |x| is clamped at 4, where erf is 1 in f32. Coefficients from
   tools/fit_vmath.py.
+- `tanh_f32`: at most 1 ulp. Below |x| = 0.625, x + x T(x^2) (T(0) = 0 exactly, so
+  tanh(-0) = -0); above, 1 - 2 / (exp(2|x|) + 1) with |x| clamped at 9.5, where tanh
+  is 1 in f32.
 
-f64 keeps libm (`exp`, `erf`): these polynomials are fitted for f32 only. f16 and
+f64 keeps libm (`exp`, `erf`, `tanh`): these polynomials are fitted for f32 only. f16 and
 bf16 compute in f32 and round once, as for every other op.
 """
 
@@ -78,6 +81,20 @@ def _exact(b: ll.IRBuilder, instr: Any) -> Any:
     return instr
 
 
+TANH_BREAK = 0.625
+TANH_CLAMP = 9.5  # tanh(9.5) = 1 - 1.1e-8 rounds to 1 in f32
+# tools/fit_vmath.py: tanh(t)/t - 1 in t^2 on [0, 0.625]
+TANH_SMALL = (
+    float.fromhex("0x0.0p+0"),
+    float.fromhex("-0x1.5555560000000p-2"),
+    float.fromhex("0x1.1110f20000000p-3"),
+    float.fromhex("-0x1.ba0acc0000000p-5"),
+    float.fromhex("0x1.64c2b00000000p-6"),
+    float.fromhex("-0x1.11f00e0000000p-7"),
+    float.fromhex("0x1.2e82fe0000000p-9"),
+)
+
+
 def _f(v: float) -> ll.Constant:
     return ll.Constant(F32, v)
 
@@ -130,3 +147,14 @@ def erf_f32(b: ll.IRBuilder, x: Any) -> Any:
     large = _call(b, "llvm.copysign", _fma(b, b.fneg(e), q, _f(1.0)), x)
     # NaN compares false and takes the small branch, which keeps it NaN
     return b.select(b.fcmp_ordered(">=", t, _f(ERF_BREAK)), large, small)
+
+
+def tanh_f32(b: ll.IRBuilder, x: Any) -> Any:
+    t = _call(b, "llvm.fabs", x)
+    small = _fma(b, x, _horner(b, TANH_SMALL, _exact(b, b.fmul(x, x))), x)  # x + x T(x^2)
+    tc = _call(b, "llvm.minnum", t, _f(TANH_CLAMP))
+    e = exp_f32(b, _exact(b, b.fadd(tc, tc)))
+    q = _exact(b, b.fdiv(_f(2.0), _exact(b, b.fadd(e, _f(1.0)))))
+    large = _call(b, "llvm.copysign", _exact(b, b.fsub(_f(1.0), q)), x)
+    # NaN compares false and takes the small branch, which keeps it NaN
+    return b.select(b.fcmp_ordered(">=", t, _f(TANH_BREAK)), large, small)
