@@ -1,6 +1,6 @@
-"""Per-thread scratch (loopir `Program.chunks`, the im2col matrix of a conv): allocated by
-each parallel loop function for its share of iterations, outside the arena; a failed
-allocation is E0609 with the size, not a crash, in the JIT and in an executable."""
+"""Per-thread scratch (loopir `Program.chunks`, a conv's padded copy and wide output): carved
+by each parallel loop function from a scratch block of the module's cache (scratch.py), outside
+the arena; a failed allocation is E0609 with the size, not a crash, in the JIT and an executable."""
 
 from __future__ import annotations
 
@@ -83,7 +83,11 @@ def test_exe_reports_out_of_memory_for_scratch(tmp_path):
 
     done = run(120 << 20)  # room for the input, not for the input and the scratch
     assert done.returncode == 1, done.stderr
-    assert f"error[E0609]: out of memory: {4 * 64 * 257 * 257 * 4 + 64} bytes" in done.stderr
+    # the thread's whole scratch block: the phase planes (4 x 64 x 257 x 257 floats) and the
+    # loop's other chunks, each 64-byte aligned, + 64 (scratch.py)
+    block = driver.native_memory(graph).per_thread + 64
+    assert block > 4 * 64 * 257 * 257 * 4
+    assert f"error[E0609]: out of memory: {block} bytes" in done.stderr
     assert not (tmp_path / "output.npy").exists()
     done = run(None)  # with the memory it needs, the same executable runs
     assert done.returncode == 0, done.stderr
@@ -110,3 +114,81 @@ def test_scratch_is_per_thread_and_bit_identical(tmp_path):
     assert two(x).tobytes() == a.tobytes()
     assert min(two._native.tasks_run()) > 0
     np.testing.assert_allclose(a, ref(x), rtol=1e-5, atol=1e-6)
+
+
+def test_scratch_blocks_are_cached_between_runs_and_released():
+    """scratch.py: take gives back a cached block before it mallocs, give keeps SLOTS
+    blocks and frees the rest, release empties the cache."""
+    import ctypes
+
+    import llvmlite.ir as ll
+
+    from mdl.backend import scratch
+    from mdl.backend.jit import _llvm, host_target_machine, optimize
+
+    m = ll.Module("scratch_test")
+    for name, define in (
+        ("take", scratch.define_take),
+        ("give", scratch.define_give),
+    ):  # the internal functions, behind external wrappers the test can call
+        inner = define(m)
+        outer = ll.Function(m, inner.function_type, name)
+        b = ll.IRBuilder(outer.append_basic_block("entry"))
+        result = b.call(inner, list(outer.args))
+        b.ret(result) if name == "take" else b.ret_void()
+    scratch.define_release(m)
+    llvm = _llvm()
+    tm = host_target_machine()
+    engine = llvm.create_mcjit_compiler(optimize(str(m), tm), tm)
+    engine.finalize_object()
+    take = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_int64)(engine.get_function_address("take"))
+    give = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(engine.get_function_address("give"))
+    release = ctypes.CFUNCTYPE(None)(engine.get_function_address(scratch.RELEASE))
+
+    blocks = [take(4096) for _ in range(scratch.SLOTS + 3)]
+    assert all(blocks) and len(set(blocks)) == len(blocks)  # none cached yet: all malloc'd
+    for k, p in enumerate(blocks):
+        ctypes.memset(p, 0x40 + k, 64)
+        give(p)  # SLOTS kept, 3 freed
+    again = [take(4096) for _ in range(scratch.SLOTS)]
+    assert set(again) <= set(blocks) and len(set(again)) == scratch.SLOTS
+    for p in again:  # kept, not freed: free would have written its list pointers into them
+        k = blocks.index(p)
+        assert ctypes.string_at(p, 64) == bytes([0x40 + k]) * 64
+    for p in again:
+        give(p)
+    release()  # frees the SLOTS cached blocks
+    fresh = take(4096)
+    assert fresh  # a new malloc (its address may be reused, so nothing else to compare)
+    give(fresh)
+    release()
+
+
+def test_one_model_called_from_many_threads_shares_the_cache_safely(tmp_path):
+    import threading
+
+    src = "import nn\n\nmodel C(x: f32[B, 3, 13, 11]) -> f32[B, 8, 13, 11] {\n"
+    src += "    let c = nn.Conv2d[3, 8, 3, padding=1]\n    return nn.relu(c(x))\n}\n"
+    (tmp_path / "c.mdl").write_text(src)
+    graph = driver.compile_model(str(tmp_path / "c.mdl")).graph
+    w = driver.init_weights(graph, seed=2, random=True)
+    rng = np.random.default_rng(1)
+    xs = [rng.standard_normal((b, 3, 13, 11)).astype(np.float32) for b in (1, 4, 9, 30)]
+    for threads in (1, 2):
+        model = mdl.load(str(tmp_path / "c.mdl"), weights=w, backend="native", threads=threads)
+        want = [model(x).tobytes() for x in xs]
+        errors: list[int] = []
+
+        def work(k: int, model=model, want=want, errors=errors) -> None:
+            for i in range(60):
+                j = (k + i) % len(xs)
+                if model(xs[j]).tobytes() != want[j]:
+                    errors.append(j)
+
+        callers = [threading.Thread(target=work, args=(k,)) for k in range(12)]
+        for t in callers:
+            t.start()
+        for t in callers:
+            t.join()
+        assert errors == []
+        del model  # the finalizer stops the pool and frees the cached blocks

@@ -37,6 +37,7 @@ from .aot_c import (
     ENTRY_SUFFIX,
     POOL_CREATE_SUFFIX,
     POOL_DESTROY_SUFFIX,
+    SCRATCH_RELEASE_SUFFIX,
     WeightsInfo,
     header_source,
     model_source,
@@ -46,6 +47,7 @@ from .emit import ENTRY, emit
 from .jit import _llvm, host_vector_width, optimize
 from .lower import UnsupportedDtype, UnsupportedOp, lower
 from .pool import CREATE, DESTROY, RAN_COUNT, STRICT_SPLIT
+from .scratch import RELEASE
 
 EMITS = ("exe", "shared", "object", "llvm", "asm", "header")
 WEIGHTS_MODES = ("embed", "sidecar")
@@ -158,6 +160,7 @@ def build(
         (ENTRY, ENTRY_SUFFIX),
         (CREATE, POOL_CREATE_SUFFIX),
         (DESTROY, POOL_DESTROY_SUFFIX),
+        (RELEASE, SCRATCH_RELEASE_SUFFIX),
         (RAN_COUNT, "_mdl_pool_ran"),
         (STRICT_SPLIT, "_mdl_pool_strict"),
     ):

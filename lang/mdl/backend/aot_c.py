@@ -51,6 +51,7 @@ ROLES = {
 ENTRY_SUFFIX = "_mdl_entry"
 POOL_CREATE_SUFFIX = "_mdl_pool_create"
 POOL_DESTROY_SUFFIX = "_mdl_pool_destroy"
+SCRATCH_RELEASE_SUFFIX = "_mdl_scratch_release"
 BLOB_SUFFIX = "_mdl_blob"
 
 
@@ -138,6 +139,7 @@ def model_source(
         f"extern void *{prefix}{POOL_CREATE_SUFFIX}(int64_t) "
         '__attribute__((visibility("hidden")));',
         f'extern void {prefix}{POOL_DESTROY_SUFFIX}(void *) __attribute__((visibility("hidden")));',
+        f'extern void {prefix}{SCRATCH_RELEASE_SUFFIX}(void) __attribute__((visibility("hidden")));',
     ]
     if weights.blob_size:
         out.append(
@@ -292,6 +294,7 @@ def _descriptor(
         f"    .entry = {prefix}{ENTRY_SUFFIX},",
         f"    .pool_create = {prefix}{POOL_CREATE_SUFFIX},",
         f"    .pool_destroy = {prefix}{POOL_DESTROY_SUFFIX},",
+        f"    .scratch_release = {prefix}{SCRATCH_RELEASE_SUFFIX},",
         f"    .blob = {blob},",
         f"    .sidecar = {1 if weights.sidecar_name else 0},",
         f"    .sidecar_name = {c_string(weights.sidecar_name)},",

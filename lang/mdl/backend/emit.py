@@ -29,8 +29,10 @@ from .emit_half import HALF_DTYPES, from_int, narrow, round_f32, round_f64, wide
 from .emit_half import constant as half_constant
 from .fastmath import apply_fast_math
 from .gemm import define_gemm
+from .memplan import per_thread_bytes
 from .parallel import MIN_LOOP_WORK, define_parallel_gemm, work_estimate
 from .pool import TASK, define_pool, define_ran_count, define_strict_split
+from .scratch import define_give, define_release, define_take
 from .vmath import erf_f32, exp_f32, tanh_f32
 
 I1 = ll.IntType(1)
@@ -84,6 +86,7 @@ def emit(
     e = _Emitter(m, program, vector_width)
     define_ran_count(m)
     define_strict_split(m)
+    define_release(m)
     kernels = [e.kernel(k, i) for i, k in enumerate(program.kernels)]
     fty = ll.FunctionType(
         I32, [I64.as_pointer(), I8.as_pointer().as_pointer(), I64.as_pointer(), I8.as_pointer()]
@@ -118,6 +121,7 @@ class _Emitter:
         self.index = {b.name: i for i, b in enumerate(program.buffers)}
         self.dtypes = {b.name: b.dtype for b in program.buffers + program.chunks}
         self.chunks = {b.name: b for b in program.chunks}
+        self.block_bytes = per_thread_bytes(program) + 64  # one thread's scratch block (+ slack)
         self.sym_index = {s: i for i, s in enumerate(program.symbols)}
         self._decls: dict[str, ll.Function] = {}
         self.pool = define_pool(module)
@@ -208,8 +212,10 @@ class _Emitter:
     def _with_chunks(
         self, inner: ll.Function, name: str, used: list[str], chunks: list[str]
     ) -> ll.Function:
-        """`name`: the loop function `inner` with its chunk buffers from malloc (64-byte
-        aligned), freed after; when malloc fails, the program's out-of-memory `Fail`."""
+        """`name`: the loop function `inner` with its chunk buffers carved (64-byte aligned)
+        from a scratch block taken from the module's cache and given back after
+        (scratch.py); when no block is cached and malloc fails, the program's
+        out-of-memory `Fail`."""
         params = [a.type for a in inner.args[: 5 + len(used)]]
         fn = ll.Function(self.m, ll.FunctionType(I32, params), name)
         fn.linkage = "internal"
@@ -217,31 +223,23 @@ class _Emitter:
         fn.attributes.add("noinline")
         b = ll.IRBuilder(fn.append_basic_block("entry"))
         i8p = I8.as_pointer()
-        malloc = self.m.globals.get("malloc") or ll.Function(
-            self.m, ll.FunctionType(i8p, [I64]), "malloc"
-        )
-        free = self.m.globals.get("free") or ll.Function(
-            self.m, ll.FunctionType(ll.VoidType(), [i8p]), "free"
-        )
-        raws, ptrs = [], []
+        size = ll.Constant(I64, self.block_bytes)
+        raw = b.call(define_take(self.m), [size])
+        with b.if_then(b.icmp_unsigned("==", raw, ll.Constant(i8p, None)), likely=False):
+            b.store(size, fn.args[1])
+            b.ret(ll.Constant(I32, self.p.oom_error + 1))
+        at: Any = b.ptrtoint(raw, I64)
+        ptrs = []
         for c in chunks:
             buf = self.chunks[c]
             count = 1
             for d in buf.shape:
                 count *= int(Dim.of(d))
-            size = max(count, 1) * buf.dtype.itemsize + 64
-            raw = b.call(malloc, [ll.Constant(I64, size)])
-            with b.if_then(b.icmp_unsigned("==", raw, ll.Constant(i8p, None)), likely=False):
-                for earlier in raws:
-                    b.call(free, [earlier])
-                b.store(ll.Constant(I64, size), fn.args[1])
-                b.ret(ll.Constant(I32, self.p.oom_error + 1))
-            raws.append(raw)
-            at = b.and_(b.add(b.ptrtoint(raw, I64), ll.Constant(I64, 63)), ll.Constant(I64, -64))
+            at = b.and_(b.add(at, ll.Constant(I64, 63)), ll.Constant(I64, -64))
             ptrs.append(b.inttoptr(at, STORAGE_TYPES[buf.dtype].as_pointer()))
+            at = b.add(at, ll.Constant(I64, max(count, 1) * buf.dtype.itemsize))
         rc = b.call(inner, [*fn.args, *ptrs])
-        for raw in raws:
-            b.call(free, [raw])
+        b.call(define_give(self.m), [raw])
         b.ret(rc)
         return fn
 

@@ -26,6 +26,7 @@ from .call import CallPlan
 from .emit import ENTRY, emit
 from .lower import lower
 from .pool import CREATE, DESTROY, RAN_COUNT, STRICT_SPLIT
+from .scratch import RELEASE
 
 _RUN = ctypes.CFUNCTYPE(
     ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
@@ -34,6 +35,7 @@ _POOL_CREATE = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_int64)
 _POOL_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _POOL_RAN = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64)
 _POOL_STRICT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64)
+_RELEASE = ctypes.CFUNCTYPE(None)
 
 
 def default_threads() -> int:
@@ -174,10 +176,11 @@ class NativeModel:
         self._pool = create(self.threads)  # None for one thread: the caller runs everything
         self._ran = _POOL_RAN(self.engine.get_function_address(RAN_COUNT))
         self._strict = _POOL_STRICT(self.engine.get_function_address(STRICT_SPLIT))
-        if self._pool:
-            destroy = _POOL_DESTROY(self.engine.get_function_address(DESTROY))
-            # the engine (the code) must outlive the workers: the finalizer holds both
-            weakref.finalize(self, _stop_pool, destroy, self._pool, self.engine)
+        destroy = _POOL_DESTROY(self.engine.get_function_address(DESTROY))
+        release = _RELEASE(self.engine.get_function_address(RELEASE))
+        # the engine (the code) must outlive the workers and the cached scratch blocks:
+        # the finalizer holds all three
+        weakref.finalize(self, _stop, destroy, self._pool, release, self.engine)
         self._fixed: dict[str, np.ndarray] = {}
         for buf in self.program.buffers:
             if buf.role == "param":
@@ -204,8 +207,9 @@ class NativeModel:
         self._strict(self._pool, int(on))
 
 
-def _stop_pool(destroy: Any, pool: int, engine: Any) -> None:
-    destroy(pool)
+def _stop(destroy: Any, pool: int | None, release: Any, engine: Any) -> None:
+    destroy(pool)  # no-op for None (one thread)
+    release()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

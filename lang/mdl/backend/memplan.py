@@ -122,11 +122,12 @@ def plan_memory(program: ir.Program) -> MemoryPlan:
         slot_end[s] = last
         slot_size[s] = max(slot_size[s], need)
         slot_of[name] = s
-    return MemoryPlan(tuple(tuple(m) for m in slots), sizes, slot_of, _per_thread(program))
+    return MemoryPlan(tuple(tuple(m) for m in slots), sizes, slot_of, per_thread_bytes(program))
 
 
-def _per_thread(program: ir.Program) -> int:
-    """What the largest parallel loop mallocs per thread (as emit.py allocates it)."""
+def per_thread_bytes(program: ir.Program) -> int:
+    """The scratch block of one thread: what the largest parallel loop needs (its chunks,
+    each 64-byte aligned); emit.py gives every block this size (scratch.py)."""
     chunks = {b.name: b for b in program.chunks}
     most = 0
     for k in program.kernels:

@@ -74,6 +74,8 @@ typedef struct mdlrt_model {
     /* generated with the kernels (backend/pool.py): threads - 1 workers, NULL for one */
     void *(*pool_create)(int64_t threads);
     void (*pool_destroy)(void *pool);
+    /* frees the scratch blocks the parallel loops keep between calls (backend/scratch.py) */
+    void (*scratch_release)(void);
     const unsigned char *blob; /* constants, and the parameters when embedded */
     int sidecar;               /* parameters come from a .safetensors file */
     const char *sidecar_name;  /* its file name, looked for beside the artifact */
