@@ -137,3 +137,32 @@ def test_load_is_native_by_default_and_falls_back_for_what_it_cannot_compile(tmp
         warnings.simplefilter("error")
         mdl.load(str(tmp_path / "m.mdl"), weights={}, backend="native")
     assert e.value.diagnostics[0].code == "E0801"
+
+
+def test_address_is_the_data_pointer_for_every_kind_of_array():
+    import ml_dtypes
+
+    from mdl.backend.call import address
+
+    readonly = np.frombuffer(bytes(16), np.float32)
+    arrays = [
+        np.ones(5, np.float32),
+        np.ones((2, 3), np.int64)[1],  # a row: not the start of its buffer
+        readonly,  # no writable buffer: the slow way
+        np.zeros(0, np.float32),  # empty: no buffer of one byte
+        np.ones(3, ml_dtypes.bfloat16),  # a dtype the buffer protocol cannot export
+        np.ones(3, bool),
+    ]
+    for x in arrays:
+        assert address(x) == x.ctypes.data, x.dtype
+
+
+def test_read_only_inputs_are_read_in_place(model) -> None:
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    ids = np.array([1, 2, 3], np.int64)
+    x.flags.writeable = False
+    ids.flags.writeable = False
+    y, s = model(x, ids)
+    want_y, want_s = expected(x, ids)
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_allclose(s, want_s)

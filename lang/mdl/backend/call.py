@@ -25,6 +25,19 @@ from . import loopir as ir
 from .memplan import ALIGN, plan_memory
 
 _CONST, _SYMBOL, _EXPR = 0, 1, 2
+_char_at = ctypes.c_char.from_buffer
+_addressof = ctypes.addressof
+
+
+def address(x: np.ndarray) -> int:
+    """The data pointer of C-contiguous `x`. `x.ctypes.data` builds a ctypes helper object
+    and costs about 1.5 us, twice per call of a one-input model (its input and output);
+    the buffer protocol gives it in 0.3. Read-only, empty and ml_dtypes arrays (which
+    export no buffer) take the slow way."""
+    try:
+        return _addressof(_char_at(x))
+    except (TypeError, ValueError, BufferError):
+        return x.ctypes.data
 
 
 class CallPlan:
@@ -102,7 +115,7 @@ class CallPlan:
                 lo, hi = (int(b.evaluate(env)) for b in rng)
                 if x.min() < lo or x.max() >= hi:
                     return None
-            st.ptrs[i] = x.ctypes.data
+            st.ptrs[i] = address(x)
         return env
 
     def run(
@@ -125,7 +138,7 @@ class CallPlan:
         ptrs = st.ptrs
         for i, dtype, shape, name in st.outputs:
             arr = np.empty(shape, dtype)
-            ptrs[i] = arr.ctypes.data
+            ptrs[i] = address(arr)
             outputs[name] = arr
         rc = fn(st.syms_at, st.ptrs_at, st.err_at, pool)
         if rc:
