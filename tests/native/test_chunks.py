@@ -96,13 +96,18 @@ def test_exe_reports_out_of_memory_for_scratch(tmp_path):
     assert y[0, 0, 0, 0] == 64.0 and y[0, 0, 0, 1] == 0.0 and y[0, 0, 1, 1] == 0.0
 
 
-def test_scratch_is_per_thread_and_bit_identical(tmp_path):
-    # more batch entries than threads: each thread reuses its one matrix
+def _small_conv(tmp_path: Path, seed: int) -> dict[str, np.ndarray]:
+    """`c.mdl` in tmp_path (a 3x3 conv with per-thread scratch); its random weights."""
     src = "import nn\n\nmodel C(x: f32[B, 3, 13, 11]) -> f32[B, 8, 13, 11] {\n"
     src += "    let c = nn.Conv2d[3, 8, 3, padding=1]\n    return nn.relu(c(x))\n}\n"
     (tmp_path / "c.mdl").write_text(src)
     graph = driver.compile_model(str(tmp_path / "c.mdl")).graph
-    w = driver.init_weights(graph, seed=1, random=True)
+    return driver.init_weights(graph, seed=seed, random=True)
+
+
+def test_scratch_is_per_thread_and_bit_identical(tmp_path):
+    # more batch entries than threads: each thread reuses its one matrix
+    w = _small_conv(tmp_path, seed=1)
     ref = mdl.load(str(tmp_path / "c.mdl"), weights=w, backend="ref")
     one, two = (
         mdl.load(str(tmp_path / "c.mdl"), weights=w, backend="native", threads=t) for t in (1, 2)
@@ -167,11 +172,7 @@ def test_scratch_blocks_are_cached_between_runs_and_released():
 def test_one_model_called_from_many_threads_shares_the_cache_safely(tmp_path):
     import threading
 
-    src = "import nn\n\nmodel C(x: f32[B, 3, 13, 11]) -> f32[B, 8, 13, 11] {\n"
-    src += "    let c = nn.Conv2d[3, 8, 3, padding=1]\n    return nn.relu(c(x))\n}\n"
-    (tmp_path / "c.mdl").write_text(src)
-    graph = driver.compile_model(str(tmp_path / "c.mdl")).graph
-    w = driver.init_weights(graph, seed=2, random=True)
+    w = _small_conv(tmp_path, seed=2)
     rng = np.random.default_rng(1)
     xs = [rng.standard_normal((b, 3, 13, 11)).astype(np.float32) for b in (1, 4, 9, 30)]
     for threads in (1, 2):
