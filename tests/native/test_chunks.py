@@ -193,3 +193,72 @@ def test_one_model_called_from_many_threads_shares_the_cache_safely(tmp_path):
             t.join()
         assert errors == []
         del model  # the finalizer stops the pool and frees the cached blocks
+
+
+CREATE_WITHOUT_MEMORY = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "small.h"
+
+/* calloc fails once, after `countdown` more successes (glibc's own is __libc_calloc) */
+extern void *__libc_calloc(size_t, size_t);
+static int countdown = -1;
+void *calloc(size_t n, size_t size) {
+    if (countdown == 0) {
+        countdown = -1;
+        return NULL;
+    }
+    if (countdown > 0) countdown--;
+    return __libc_calloc(n, size);
+}
+
+int main(void) {
+    small_ctx *ctx = NULL;
+    for (int k = 0; k < 4; k++) { /* the context itself, then its tables */
+        countdown = k;
+        int rc = small_create(NULL, 2, &ctx);
+        countdown = -1;
+        printf("failed create %d: %d %s %s\n", k, rc, ctx ? "ctx" : "null", small_last_error(NULL));
+        if (ctx) small_destroy(ctx);
+    }
+    if (small_create(NULL, 2, &ctx) != MDL_OK) return 1;
+    float x[2 * 3 * 13 * 11] = {0}, y[2 * 8 * 13 * 11];
+    int64_t d[4] = {2, 3, 13, 11};
+    const int64_t *dims[1] = {d};
+    const void *ins[1] = {x};
+    void *outs[1] = {y};
+    int64_t cap[1] = {2 * 8 * 13 * 11};
+    for (int i = 0; i < 3; i++)
+        if (small_run(ctx, ins, dims, outs, cap, NULL) != MDL_OK) return 2;
+    small_destroy(ctx); /* stops the pool and frees the cached scratch blocks */
+    printf("ran and destroyed\n");
+    return 0;
+}
+"""
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or aot.shutil.which("cc") is None, reason="needs Linux and cc"
+)
+def test_create_that_runs_out_of_memory_fails_cleanly_and_destroy_frees_the_cache(tmp_path):
+    w = _small_conv(tmp_path, seed=4)
+    graph = driver.compile_model(str(tmp_path / "c.mdl")).graph
+    lib = tmp_path / "libsmall.so"
+    driver.build_artifact(graph, w, str(lib), emit_kind="shared")
+    (tmp_path / "main.c").write_text(CREATE_WITHOUT_MEMORY)
+    exe = tmp_path / "main"
+    done = subprocess.run(
+        ["cc", "-O1", "-Wall", "-Werror", "-std=c11", f"-I{tmp_path}", str(tmp_path / "main.c")]
+        + [f"-L{tmp_path}", "-lsmall", f"-Wl,-rpath,{tmp_path}", "-o", str(exe)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    for k in range(4):  # MDL_ERR_NOMEM, no context, whichever allocation failed
+        assert lines[k].startswith(f"failed create {k}: 7 null "), lines
+        assert "out of memory" in lines[k]
+    assert lines[4] == "ran and destroyed"

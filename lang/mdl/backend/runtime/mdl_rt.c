@@ -246,7 +246,7 @@ static int mdlrt_reserve(mdlrt_ctx *c, size_t size) {
 static void mdlrt_destroy(mdlrt_ctx *c) {
     if (!c) return;
     if (c->pool) c->m->pool_destroy(c->pool);
-    c->m->scratch_release();
+    if (c->m) c->m->scratch_release(); /* NULL when create failed before setting it */
     if (c->map) munmap(c->map, c->map_len);
     free(c->arena);
     free(c->bufs);
