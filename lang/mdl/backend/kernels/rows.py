@@ -4,7 +4,8 @@ For each row (an index of the sink's shape outside the reduced axes): one loop p
 reduction, in graph order, folding its input into a scalar exactly as the separate
 reduction kernel does (same `Fold`, same order), row scalars as locals, and a last loop
 storing the sink. Row values are expressions recomputed at each use; the stashed one is
-stored into the sink's buffer by the first loop that computes it and loaded from there
+stored into the sink's buffer by a loop of its own just before the first reduction that
+needs it (the first loop that computes it, when that is the sink's) and loaded from there
 afterwards (the sink's last loop reads it at the index it then overwrites).
 """
 
