@@ -231,8 +231,8 @@ def test_known_axis_sizes_need_no_run_time_check(tmp_path):
 
 
 def test_float_sums_fold_into_eight_partial_sums(tmp_path):
-    # sum/mean: 8 chains over the innermost reduced axis (its tail into the first), added
-    # pairwise; max/min/prod: one chain. Exact f64 sums make every order agree, so the
+    # sum/mean/max/min: 8 chains over the innermost reduced axis (its tail into the first),
+    # combined pairwise; prod: one chain. Exact f64 sums make every order agree, so the
     # result is checked against math.fsum for sizes around multiples of 8.
     import math
 
@@ -242,7 +242,7 @@ def test_float_sums_fold_into_eight_partial_sums(tmp_path):
     )
     graph = driver.compile_model(str(tmp_path / "m.mdl")).graph
     text = repr(lower(graph).kernels)
-    assert text.count("Local(name='acc") == 8 + 8 + 1
+    assert text.count("Local(name='acc") == 8 + 8 + 8
     model = mdl.load(str(tmp_path / "m.mdl"), backend="native")
     rng = np.random.default_rng(5)
     for n in (1, 7, 8, 9, 16, 61):
@@ -252,3 +252,6 @@ def test_float_sums_fold_into_eight_partial_sums(tmp_path):
             assert s[row] == np.float32(math.fsum(map(float, x[row])))
             assert m[row, 0] == np.float32(math.fsum(map(float, x[row])) / n)
         np.testing.assert_array_equal(t, x.max(axis=1))
+        y = x.copy()
+        y[:, n // 2] = np.nan  # NaN wins whichever chain it falls in
+        assert np.isnan(model(y)[2]).all()

@@ -99,12 +99,15 @@ class Fold:
 
     @property
     def lanes(self) -> int:
-        """Float sums fold into LANES partial sums (element r of the innermost reduced axis
-        into partial r % LANES, the tail into the first), added pairwise at the end:
-        eight independent chains instead of one, which the vectoriser can pack. A fixed
-        order, so the same bits on every thread count and path; max, min and products keep
-        one chain (their order decides signed zeros and overflow)."""
-        return LANES if self.op in ("reduce_sum", "reduce_mean") and self.acc_dtype.is_float else 1
+        """Float sums, maxima and minima fold into LANES partials (element r of the innermost
+        reduced axis into partial r % LANES, the tail into the first), combined pairwise at
+        the end: eight independent chains instead of one, which the vectoriser can pack. A
+        fixed order, so the same bits on every thread count and path. NaN still propagates
+        through max and min; only the sign of a zero maximum of +0 and -0 depends on the
+        order, and numpy's own (the reference's `np.max`) depends on the array's length.
+        Products keep one chain (their order decides overflow); so do integers."""
+        chained = ("reduce_sum", "reduce_mean", "reduce_max", "reduce_min")
+        return LANES if self.op in chained and self.acc_dtype.is_float else 1
 
     def loop(
         self,
