@@ -528,37 +528,41 @@ def subexpressions(e: Expr):
 def used_buffers(stmts: Sequence[Stmt]) -> list[str]:
     """The buffers a kernel reads or writes, in order of first use."""
     seen: dict[str, None] = {}
-    stack: list[Any] = list(reversed(stmts))
-    while stack:
-        x = stack.pop()
-        match x:
-            case For():
-                stack.extend(reversed((x.start, x.stop, *x.body)))
-            case Store():
+
+    def reads(e: Expr) -> None:
+        for x in subexpressions(e):
+            if isinstance(x, Load):
                 seen.setdefault(x.buf)
-                stack.extend((x.value, x.index))
-            case Load():
-                seen.setdefault(x.buf)
-                stack.append(x.index)
-            case Local():
-                stack.append(x.init)
-            case Assign():
-                stack.append(x.value)
-            case If():
-                stack.extend(reversed((x.cond, *x.then, *x.orelse)))
-            case Fail():
-                stack.extend(x.values)
-            case Gemm():
-                seen.setdefault(x.a)
-                seen.setdefault(x.b)
-                seen.setdefault(x.c)
-                if x.b_rows:
-                    seen.setdefault(x.b_rows)
-                stack.extend((x.m, x.n, x.k, x.a_off, x.b_off, x.c_off, x.lda, x.ldb, x.ldc))
-            case Un() | Cast():
-                stack.append(x.x)
-            case Bin():
-                stack.extend((x.b, x.a))
-            case Select():
-                stack.extend((x.b, x.a, x.cond))
+
+    def walk(body: Sequence[Stmt]) -> None:
+        for st in body:
+            match st:
+                case For():
+                    reads(st.start)
+                    reads(st.stop)
+                    walk(st.body)
+                case Store():
+                    seen.setdefault(st.buf)
+                    reads(st.index)
+                    reads(st.value)
+                case Local():
+                    reads(st.init)
+                case Assign():
+                    reads(st.value)
+                case If():
+                    reads(st.cond)
+                    walk(st.then)
+                    walk(st.orelse)
+                case Fail():
+                    for v in reversed(st.values):
+                        reads(v)
+                case Gemm():
+                    for name in (st.a, st.b, st.c, st.b_rows):
+                        if name:
+                            seen.setdefault(name)
+                    sizes = (st.m, st.n, st.k, st.a_off, st.b_off, st.c_off, st.lda, st.ldb, st.ldc)
+                    for v in reversed(sizes):
+                        reads(v)
+
+    walk(stmts)
     return list(seen)
